@@ -1,0 +1,46 @@
+// Every executor the generated dispatch table may call, by the names x86_table.ts gives them.
+export { aluEG, aluGE, aluAI, aluEI, testEG, testEI, testAI, incDec, notE, negE } from './alu';
+export { mulE, imulE, divE, idivE, imulGE, imulGEI } from './muldiv';
+export { shiftGrp } from './shift';
+export {
+  movEG,
+  movGE,
+  movEI,
+  movZI,
+  movAO,
+  movOA,
+  lea,
+  movzxb,
+  movzxw,
+  movsxb,
+  movsxw,
+  movsxd,
+  xchgEG,
+  xchgZA,
+  nop,
+  bswapZ,
+  cbw,
+  cwd,
+  cmovcc,
+  setcc,
+} from './move';
+export {
+  jcc,
+  jmpRel,
+  callRel,
+  retNear,
+  callE,
+  jmpE,
+  loop,
+  pushZ,
+  popZ,
+  pushI,
+  pushE,
+  popE,
+  pushf,
+  popf,
+  enter,
+  leave,
+} from './branch';
+export { movs, stos, lods, scas, cmps } from './string';
+export { inPort, outPort, hlt, flagOp, cpuid, ud } from './system';
