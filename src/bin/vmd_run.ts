@@ -9,8 +9,9 @@ import { writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Machine, MachineConfigError } from '../vm/machine.js';
 import { parseSize } from '../common/size.js';
+import { initLog, setVerbosity } from '../common/log.js';
 
-const USAGE = 'usage: vmd-run [-m size] [--flat] [--max-instructions n] kernel';
+const USAGE = 'usage: vmd-run [-v] [-m size] [--flat] [--max-instructions n] kernel';
 
 function fail(message: string, status = 1): never {
   process.stderr.write(`vmd-run: ${message}\n`);
@@ -26,6 +27,7 @@ async function main(): Promise<void> {
         flat: { type: 'boolean', default: false },
         'max-instructions': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
+        verbose: { type: 'boolean', short: 'v', multiple: true, default: [] },
       },
       allowPositionals: true,
     });
@@ -37,6 +39,9 @@ async function main(): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
+  initLog('vmd-run');
+  // As vmd: -v for verbose, -vv for debug (which logs port writes nobody claims).
+  setVerbosity(values.verbose.length);
   const kernel = positionals[0];
   if (kernel === undefined || positionals.length > 1) fail(USAGE, 2);
   let memorySize: number;

@@ -65,6 +65,16 @@ test('vmd-run reports a guest fault with the address, bytes and registers, and e
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
 });
 
+test('vmd-run -vv logs the port accesses nobody claims', async () => {
+  const r = vmdRun('-vv', await buildGuest('ports'));
+  assert.equal(r.status, 33, r.stderr);
+  assert.match(r.stderr, /^vmd-run: unclaimed out port 0x0080 size 1 value 0x55$/m);
+  assert.match(r.stderr, /^vmd-run: unclaimed out port 0x1234 size 4 value 0xdeadbeef$/m);
+  assert.match(r.stderr, /^vmd-run: unclaimed in port 0x1234 size 1 value 0xff$/m);
+  const quiet = vmdRun(await buildGuest('ports'));
+  assert.equal(quiet.stderr, '', 'nothing is logged without -vv');
+});
+
 test('vmd-run rejects bad options with its usage', () => {
   const r = vmdRun('-m', 'lots', 'k');
   assert.equal(r.status, 2);
