@@ -9,7 +9,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
@@ -45,16 +45,30 @@ async function tool(cmd: string, args: string[]): Promise<void> {
 }
 
 /** Builds guest `name` (tests/guests/NAME.asm) and returns the path of its ELF. */
-export async function buildGuest(name: string): Promise<string> {
-  const source = join(SOURCES, `${name}.asm`);
-  const text = await readFile(source);
-  const hash = createHash('sha256').update(text).digest('hex').slice(0, 16);
-  const elf = join(CACHE, `${name}-${hash}.elf`);
+export function buildGuest(name: string): Promise<string> {
+  return assembleGuest(join(SOURCES, `${name}.asm`));
+}
+
+/**
+ * Assembles and links `source` into a guest ELF with nasm `-D` `defines` (and the source's
+ * folder on the include path); returns the cached ELF's path.
+ */
+export async function assembleGuest(
+  source: string,
+  defines: Readonly<Record<string, string | number>> = {},
+): Promise<string> {
+  const flags = Object.entries(defines).map(([k, v]) => `-D${k}=${String(v)}`);
+  const hash = createHash('sha256');
+  hash.update(await readFile(source));
+  for (const include of await includedFiles(source)) hash.update(await readFile(include));
+  hash.update(flags.join(' '));
+  const name = basename(source, '.asm');
+  const elf = join(CACHE, `${name}-${hash.digest('hex').slice(0, 16)}.elf`);
   if (await exists(elf)) return elf;
   await mkdir(CACHE, { recursive: true });
   const object = `${elf}.${process.pid}.o`;
   const partial = `${elf}.${process.pid}.tmp`;
-  await tool('nasm', ['-f', 'elf64', '-o', object, source]);
+  await tool('nasm', ['-f', 'elf64', `-I${dirname(source)}/`, ...flags, '-o', object, source]);
   await tool('ld', [
     '-static',
     '-nostdlib',
@@ -72,6 +86,14 @@ export async function buildGuest(name: string): Promise<string> {
   await rm(object);
   await rename(partial, elf);
   return elf;
+}
+
+/** The files `source` pulls in with `%include "…"`, so a change to them rebuilds it. */
+async function includedFiles(source: string): Promise<string[]> {
+  const text = await readFile(source, 'utf8');
+  return Array.from(text.matchAll(/^\s*%include\s+"([^"]+)"/gm), (m) =>
+    join(dirname(source), m[1] ?? ''),
+  );
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
