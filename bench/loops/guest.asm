@@ -1,6 +1,6 @@
 ; The benchmark loops as a guest: runs loop number LOOP (0 alu, 1 mem, 2 call, 3 string,
-; 4 sieve) for ITERATIONS iterations over a buffer at 16 MiB, then writes the low byte of the
-; checksum to COM1 as two hex digits... kept simple: it exits through the debug-exit port.
+; 4 sieve) for ITERATIONS iterations over a buffer at 16 MiB, writes the checksum's low byte to
+; COM1 and exits through the debug-exit port.
 bits 64
 section .text
 global start

@@ -54,12 +54,31 @@ export interface OpcodeForm {
   /** A LOCK prefix is allowed when the destination is memory. */
   readonly lockable?: boolean;
   /**
-   * Flags the SDM leaves undefined after this form, as an RFLAGS mask. Differential tests
-   * mask them; `undefinedWhy` says which rule of the SDM makes them so.
+   * Flags the SDM may leave undefined after this form, as an RFLAGS mask: the union over all
+   * operands. Differential tests mask them, narrowed per case where the rule in `undefinedWhy`
+   * depends on an operand (a shift count, a zero source; tests/engine/shapers.ts).
    */
   readonly undefinedFlags?: number;
   /** Why `undefinedFlags` are undefined. */
   readonly undefinedWhy?: string;
+  /** Encodings with a mandatory prefix that this form executes (see {@link PrefixAlias}). */
+  readonly aliases?: readonly PrefixAlias[];
+}
+
+/**
+ * An encoding that, on the CPU the engine models, runs as its unprefixed form: `F3 0F BC`
+ * (TZCNT) is BSF while CPUID does not advertise BMI1, and `F3 90` (PAUSE) is NOP.
+ */
+export interface PrefixAlias {
+  /** The mandatory prefix byte, placed right before REX and the opcode. */
+  readonly prefix: number;
+  readonly mnemonic: string;
+  readonly why: string;
+  /**
+   * A host CPU that has the feature runs the encoding differently, so a differential test
+   * compares against the unprefixed form (the prefix replaced by an ignored DS override).
+   */
+  readonly hostDiffers?: boolean;
 }
 
 /** RFLAGS bits (SDM Vol. 1, 3.4.3). */
@@ -104,6 +123,12 @@ const LOGIC_AF = {
 const SHIFT_UNDEF = {
   undefinedFlags: RFLAGS.OF | RFLAGS.AF,
   undefinedWhy: 'SDM: OF is defined only for 1-bit shifts; AF is undefined for a non-zero count',
+};
+const SHL_SHR_UNDEF = {
+  undefinedFlags: RFLAGS.OF | RFLAGS.AF | RFLAGS.CF,
+  undefinedWhy:
+    SHIFT_UNDEF.undefinedWhy +
+    '; SHL/SHR leave CF undefined when the count is at least the operand size (8/16-bit operands)',
 };
 
 function aluForms(): OpcodeForm[] {
@@ -290,7 +315,9 @@ function shiftForms(): OpcodeForm[] {
     const rot = n < 4;
     const undef = rot
       ? { undefinedFlags: RFLAGS.OF, undefinedWhy: 'SDM: OF is defined only for 1-bit rotates' }
-      : SHIFT_UNDEF;
+      : name === 'sar'
+        ? SHIFT_UNDEF
+        : SHL_SHR_UNDEF;
     forms.push(
       {
         opcode: 0xc0,
@@ -563,8 +590,16 @@ function miscForms(): OpcodeForm[] {
       handler: 'xchgEG',
       modrm: true,
       byteOp: true,
+      lockable: true,
     },
-    { opcode: 0x87, mnemonic: 'xchg', operands: ['Ev', 'Gv'], handler: 'xchgEG', modrm: true },
+    {
+      opcode: 0x87,
+      mnemonic: 'xchg',
+      operands: ['Ev', 'Gv'],
+      handler: 'xchgEG',
+      modrm: true,
+      lockable: true,
+    },
     {
       opcode: 0x88,
       mnemonic: 'mov',
@@ -593,7 +628,16 @@ function miscForms(): OpcodeForm[] {
       modrm: true,
       d64: true,
     },
-    { opcode: 0x90, mnemonic: 'nop', operands: [], handler: 'nop' },
+    {
+      opcode: 0x90,
+      mnemonic: 'nop',
+      operands: [],
+      handler: 'nop',
+      aliases: [{ prefix: 0xf3, mnemonic: 'pause', why: 'SDM PAUSE: a hint; NOP to the engine' }],
+    },
+    { opcode: 0x9e, mnemonic: 'sahf', operands: [], handler: 'sahf' },
+    { opcode: 0x9f, mnemonic: 'lahf', operands: [], handler: 'lahf' },
+    { opcode: 0xd7, mnemonic: 'xlat', operands: [], handler: 'xlat' },
     { opcode: 0x98, mnemonic: 'cbw', operands: [], handler: 'cbw' },
     { opcode: 0x99, mnemonic: 'cwd', operands: [], handler: 'cwd' },
     { opcode: 0x9c, mnemonic: 'pushf', operands: [], handler: 'pushf', d64: true },
@@ -718,13 +762,165 @@ function miscForms(): OpcodeForm[] {
       d64: true,
     },
     { opcode: 0x0f0b, mnemonic: 'ud2', operands: [], handler: 'ud' },
-    { opcode: 0x0f1f, mnemonic: 'nop', operands: ['Ev'], handler: 'nop', modrm: true },
     { opcode: 0x0fa2, mnemonic: 'cpuid', operands: [], handler: 'cpuid' },
     { opcode: 0x0fb6, mnemonic: 'movzx', operands: ['Gv', 'Eb'], handler: 'movzxb', modrm: true },
     { opcode: 0x0fb7, mnemonic: 'movzx', operands: ['Gv', 'Ew'], handler: 'movzxw', modrm: true },
     { opcode: 0x0fbe, mnemonic: 'movsx', operands: ['Gv', 'Eb'], handler: 'movsxb', modrm: true },
     { opcode: 0x0fbf, mnemonic: 'movsx', operands: ['Gv', 'Ew'], handler: 'movsxw', modrm: true },
   ];
+}
+
+const BT_NAMES = ['bt', 'bts', 'btr', 'btc'] as const;
+const BT_UNDEF = {
+  undefinedFlags: RFLAGS.OF | RFLAGS.SF | RFLAGS.AF | RFLAGS.PF,
+  undefinedWhy: 'SDM: BT/BTS/BTR/BTC leave OF, SF, AF and PF undefined (ZF is unaffected)',
+};
+const BSF_UNDEF = {
+  undefinedFlags: RFLAGS.CF | RFLAGS.OF | RFLAGS.SF | RFLAGS.AF | RFLAGS.PF,
+  undefinedWhy:
+    'SDM: BSF/BSR leave CF, OF, SF, AF and PF undefined, and the destination when the source is 0',
+};
+const SHIFT_DOUBLE_UNDEF = {
+  undefinedFlags: RFLAGS.CF | RFLAGS.PF | RFLAGS.AF | RFLAGS.ZF | RFLAGS.SF | RFLAGS.OF,
+  undefinedWhy:
+    'SDM: SHLD/SHRD define OF only for a count of 1 and leave AF undefined for a non-zero count; ' +
+    'a count above the operand size (16-bit forms) leaves the result and every flag undefined',
+};
+
+/** Bit tests, bit scans and double-precision shifts (0F A3–BD). */
+function bitForms(): OpcodeForm[] {
+  const forms: OpcodeForm[] = [];
+  BT_NAMES.forEach((name, n) => {
+    const lockable = n > 0;
+    forms.push(
+      {
+        opcode: 0x0fa3 + 8 * n,
+        mnemonic: name,
+        operands: ['Ev', 'Gv'],
+        handler: 'btEG',
+        modrm: true,
+        lockable,
+        ...BT_UNDEF,
+      },
+      {
+        opcode: 0x0fba,
+        ext: 4 + n,
+        mnemonic: name,
+        operands: ['Ev', 'Ib'],
+        handler: 'btEI',
+        modrm: true,
+        imm: ib,
+        lockable,
+        ...BT_UNDEF,
+      },
+    );
+  });
+  const notAdvertised = (feature: string): string =>
+    `a REP prefix is ignored while CPUID does not advertise ${feature}, as on CPUs without it`;
+  forms.push(
+    {
+      opcode: 0x0fbc,
+      mnemonic: 'bsf',
+      operands: ['Gv', 'Ev'],
+      handler: 'bsf',
+      modrm: true,
+      ...BSF_UNDEF,
+      aliases: [{ prefix: 0xf3, mnemonic: 'tzcnt', why: notAdvertised('BMI1'), hostDiffers: true }],
+    },
+    {
+      opcode: 0x0fbd,
+      mnemonic: 'bsr',
+      operands: ['Gv', 'Ev'],
+      handler: 'bsr',
+      modrm: true,
+      ...BSF_UNDEF,
+      aliases: [{ prefix: 0xf3, mnemonic: 'lzcnt', why: notAdvertised('ABM'), hostDiffers: true }],
+    },
+  );
+  for (const [opcode, mnemonic, count] of [
+    [0x0fa4, 'shld', 'Ib'],
+    [0x0fa5, 'shld', 'CL'],
+    [0x0fac, 'shrd', 'Ib'],
+    [0x0fad, 'shrd', 'CL'],
+  ] as const) {
+    forms.push({
+      opcode,
+      mnemonic,
+      operands: ['Ev', 'Gv', count],
+      handler: 'shxd',
+      modrm: true,
+      ...(count === 'Ib' ? { imm: ib } : {}),
+      ...SHIFT_DOUBLE_UNDEF,
+    });
+  }
+  return forms;
+}
+
+/** XADD, CMPXCHG, CMPXCHG8B and the hint-NOP space. */
+function exchangeForms(): OpcodeForm[] {
+  const forms: OpcodeForm[] = [
+    {
+      opcode: 0x0fc0,
+      mnemonic: 'xadd',
+      operands: ['Eb', 'Gb'],
+      handler: 'xadd',
+      modrm: true,
+      byteOp: true,
+      lockable: true,
+    },
+    {
+      opcode: 0x0fc1,
+      mnemonic: 'xadd',
+      operands: ['Ev', 'Gv'],
+      handler: 'xadd',
+      modrm: true,
+      lockable: true,
+    },
+    {
+      opcode: 0x0fb0,
+      mnemonic: 'cmpxchg',
+      operands: ['Eb', 'Gb'],
+      handler: 'cmpxchg',
+      modrm: true,
+      byteOp: true,
+      lockable: true,
+    },
+    {
+      opcode: 0x0fb1,
+      mnemonic: 'cmpxchg',
+      operands: ['Ev', 'Gv'],
+      handler: 'cmpxchg',
+      modrm: true,
+      lockable: true,
+    },
+    {
+      opcode: 0x0fc7,
+      ext: 1,
+      mnemonic: 'cmpxchg8b',
+      operands: ['Mq'],
+      handler: 'cmpxchg8b',
+      modrm: true,
+      lockable: true,
+    },
+  ];
+  // 0F 18–1F: prefetch hints and reserved NOPs (SDM Vol. 2, Table A-3; NOPL is 0F 1F /0 and
+  // ENDBR64 is F3 0F 1E FA). None of them accesses its memory operand.
+  for (let op = 0x0f18; op <= 0x0f1f; op++) {
+    const endbr: PrefixAlias = {
+      prefix: 0xf3,
+      mnemonic: 'endbr64',
+      why: 'CET is not advertised: ENDBR64/ENDBR32 and RDSSP (F3 0F 1E) are NOPs',
+    };
+    forms.push({
+      opcode: op,
+      mnemonic: 'nop',
+      operands: ['Ev'],
+      handler: 'nop',
+      modrm: true,
+      ...(op === 0x0f1e ? { aliases: [endbr] } : {}),
+    });
+  }
+  return forms;
 }
 
 /** Every instruction form the engine implements. */
@@ -737,4 +933,6 @@ export const OPCODE_TABLE: readonly OpcodeForm[] = [
   ...stringForms(),
   ...portForms(),
   ...miscForms(),
+  ...bitForms(),
+  ...exchangeForms(),
 ];

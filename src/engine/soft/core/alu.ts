@@ -2,7 +2,7 @@
 // (SDM Vol. 2, instruction pages of the same names). Flags are recorded lazily (flags.ts).
 
 import { dOsize, dOpcode, dImm, dReg } from './decode';
-import { readE, writeE, readG, writeG, isReg, ea, getReg, putReg } from './operands';
+import { readE, writeE, readG, writeG, isReg, ea, rmwEa, getReg, putReg } from './operands';
 import { readV, writeV } from './mmu';
 import {
   setLazy,
@@ -78,7 +78,7 @@ function aluToE(d: usize, op: u32, b: u64): void {
   }
   // One linear address for the read and the write of a read-modify-write. A single vCPU
   // makes LOCK'd forms atomic already; devices never write guest RAM mid-instruction.
-  const va = ea(d);
+  const va = op == OP_CMP ? ea(d) : rmwEa(d, size);
   const r = alu(op, readV(va, size), b, size);
   if (op != OP_CMP) writeV(va, size, r);
 }
@@ -133,7 +133,7 @@ export function incDec(d: usize): void {
   const size = dOsize(d);
   const dec = (dReg(d) & 7) == 1;
   const m = sizeMask(size);
-  const va = isReg(d) ? 0 : ea(d);
+  const va = isReg(d) ? 0 : rmwEa(d, size);
   const a = isReg(d) ? readE(d, size) : readV(va, size);
   const r = (dec ? a - 1 : a + 1) & m;
   if (isReg(d)) writeE(d, size, r);
@@ -148,14 +148,14 @@ export function notE(d: usize): void {
     writeE(d, size, ~readE(d, size) & sizeMask(size));
     return;
   }
-  const va = ea(d);
+  const va = rmwEa(d, size);
   writeV(va, size, ~readV(va, size) & sizeMask(size));
 }
 
 /** F6/F7 /3: flags as for 0 - a. */
 export function negE(d: usize): void {
   const size = dOsize(d);
-  const va = isReg(d) ? 0 : ea(d);
+  const va = isReg(d) ? 0 : rmwEa(d, size);
   const a = isReg(d) ? readE(d, size) : readV(va, size);
   const r = (0 - a) & sizeMask(size);
   if (isReg(d)) writeE(d, size, r);

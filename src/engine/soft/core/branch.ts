@@ -1,16 +1,25 @@
 // Control transfer and the stack: Jcc, JMP, CALL, RET, LOOP/JRCXZ, PUSH/POP, PUSHF/POPF,
 // ENTER/LEAVE (SDM Vol. 2, instruction pages of the same names).
 
-import { dOsize, dImm, dReg, dOpcode, dAsize, D_IMM2 } from './decode';
-import { readE, writeE, isReg, ea, push, pop, peek, checkPush, addSp, stackWidth } from './operands';
-import { readV, writeV } from './mmu';
+import { dOsize, dImm, dReg, dOpcode, dAsize, D_IMM2, D_SEG } from './decode';
+import {
+  readE, writeE, isReg, offsetOf, push, pop, peek, checkPush, addSp, stackWidth,
+} from './operands';
+import { readV, writeV, probeWrite, canonical } from './mmu';
+import { raiseGP } from './exceptions';
 import { cond, getZF, getFlags, setFlags, FL_IF, FL_DEFINED } from './flags';
 import { nextRip, mode, cpl, reg64, setReg64, regN, setRegN, RCX, RBP, RSP, SEG_SS } from './state';
 import { linear } from './operands';
 
-/** Truncates a branch target to the operand size outside 64-bit mode. */
+/**
+ * A branch target: truncated to the operand size outside 64-bit mode; in 64-bit mode a
+ * non-canonical target is #GP(0) on the branch itself, before it changes anything.
+ */
 @inline function target(t: u64, size: u32): u64 {
-  if (mode == 64) return t;
+  if (mode == 64) {
+    if (!canonical(t)) raiseGP(0);
+    return t;
+  }
   return size == 2 ? t & 0xffff : t & 0xffff_ffff;
 }
 
@@ -22,26 +31,32 @@ export function jmpRel(d: usize): void {
   nextRip = target(nextRip + dImm(d), dOsize(d));
 }
 
+/** A push fault comes before the #GP of a non-canonical target, and neither changes RSP. */
 export function callRel(d: usize): void {
   const size = dOsize(d);
+  checkPush(size);
+  const t = target(nextRip + dImm(d), size);
   push(nextRip, size);
-  nextRip = target(nextRip + dImm(d), size);
+  nextRip = t;
 }
 
 /** C3, C2 iw. */
 export function retNear(d: usize): void {
   const size = dOsize(d);
-  const t = pop(size);
+  const t = target(peek(size, 0), size);
+  addSp(size);
   if (dOpcode(d) == 0xc2) addSp(dImm(d));
-  nextRip = target(t, size);
+  nextRip = t;
 }
 
 /** FF /2. */
 export function callE(d: usize): void {
   const size = dOsize(d);
-  const t = readE(d, size);
+  const v = readE(d, size);
+  checkPush(size);
+  const t = target(v, size);
   push(nextRip, size);
-  nextRip = target(t, size);
+  nextRip = t;
 }
 
 /** FF /4. */
@@ -59,12 +74,12 @@ export function loop(d: usize): void {
     taken = count == 0;
   } else {
     count = (count - 1) & (asize == 8 ? <u64>-1 : asize == 4 ? 0xffff_ffff : 0xffff);
-    setRegN(RCX, asize, count);
     taken = count != 0;
     if (op == 0xe0) taken = taken && getZF() == 0;
     else if (op == 0xe1) taken = taken && getZF() != 0;
   }
   if (taken) nextRip = target(nextRip + dImm(d), dOsize(d));
+  if (op != 0xe3) setRegN(RCX, asize, count);
 }
 
 /** 50+r. PUSH RSP pushes the value before the decrement. */
@@ -91,16 +106,19 @@ export function pushE(d: usize): void {
   push(readE(d, size), size);
 }
 
-/** 8F /0: the address of a memory destination uses RSP after the pop (SDM POP). */
+/**
+ * 8F /0: the address of a memory destination uses RSP after the pop (SDM POP); RSP changes
+ * only once the store has succeeded.
+ */
 export function popE(d: usize): void {
   const size = dOsize(d);
   const v = peek(size, 0);
   if (isReg(d)) { addSp(size); writeE(d, size, v); return; }
   const old = reg64(RSP);
   addSp(size);
-  const va = ea(d);
+  const off = offsetOf(d);
   setReg64(RSP, old);
-  writeV(va, size, v);
+  writeV(linear(<u32>load<u8>(d, D_SEG), off), size, v);
   addSp(size);
 }
 
@@ -125,33 +143,43 @@ export function popf(d: usize): void {
   setFlags((old & ~mask) | (v & mask));
 }
 
-/** C8 iw, ib (SDM ENTER, the nesting-level algorithm). */
+/**
+ * C8 iw, ib (SDM ENTER, the nesting-level algorithm). RSP and RBP change only at the end, so a
+ * fault leaves them as they were; stack writes made before the fault stay, as on hardware.
+ * Like the CPU (and Bochs), it finally checks that the new stack top is writable.
+ */
 export function enter(d: usize): void {
   const size = dOsize(d);
   const frame = dImm(d) & 0xffff;
   const level = <u32>load<u8>(d, D_IMM2) & 31;
   const w = stackWidth();
-  checkPush(size);
-  push(regN(RBP, size), size);
-  const frameTemp = regN(RSP, w);
+  const m: u64 = w == 8 ? <u64>-1 : w == 4 ? 0xffff_ffff : 0xffff;
+  let sp = (regN(RSP, w) - size) & m;
+  writeV(linear(SEG_SS, sp), size, regN(RBP, size));
+  const frameTemp = sp;
   if (level > 0) {
     let bp = regN(RBP, w);
     for (let i: u32 = 1; i < level; i++) {
-      bp -= size;
-      const v = readV(linear(SEG_SS, bp & (w == 8 ? <u64>-1 : w == 4 ? 0xffff_ffff : 0xffff)), size);
-      push(v, size);
+      bp = (bp - size) & m;
+      const v = readV(linear(SEG_SS, bp), size);
+      sp = (sp - size) & m;
+      writeV(linear(SEG_SS, sp), size, v);
     }
-    push(frameTemp, size);
+    sp = (sp - size) & m;
+    writeV(linear(SEG_SS, sp), size, frameTemp);
   }
+  sp = (sp - frame) & m;
+  probeWrite(linear(SEG_SS, sp), size);
   setRegN(RBP, size, frameTemp);
-  addSp(0 - frame);
+  setRegN(RSP, w, sp);
 }
 
-/** C9. */
+/** C9: the pop from [RBP] faults before RSP changes. */
 export function leave(d: usize): void {
   const size = dOsize(d);
   const w = stackWidth();
-  setRegN(RSP, w, regN(RBP, w));
-  const v = pop(size);
+  const bp = regN(RBP, w);
+  const v = readV(linear(SEG_SS, bp), size);
+  setRegN(RSP, w, bp + size);
   setRegN(RBP, size, v);
 }

@@ -17,6 +17,9 @@ const SSE: u32 = 1 << 25;
 const SSE2: u32 = 1 << 26;
 // Leaf 1 ECX.
 const HYPERVISOR: u32 = 1 << 31;
+// Leaf 0x80000001 ECX: LAHF/SAHF in 64-bit mode (every AMD64 CPU but the earliest has it;
+// KVM hosts pass it through, so both engines show the same).
+const LAHF_LM: u32 = 1 << 0;
 // Leaf 0x80000001 EDX.
 const SYSCALL: u32 = 1 << 11;
 const NX: u32 = 1 << 20;
@@ -63,7 +66,7 @@ export function cpuid(): void {
       set(0x8000_0008, chars('Auth', 0), chars('cAMD', 0), chars('enti', 0));
       break;
     case 0x8000_0001:
-      set(0x0080_0f10, 0, 0, SYSCALL | NX | LM);
+      set(0x0080_0f10, 0, LAHF_LM, SYSCALL | NX | LM);
       break;
     case 0x8000_0002:
     case 0x8000_0003:

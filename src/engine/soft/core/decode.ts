@@ -179,8 +179,6 @@ export function decode(d: usize, ip: u64): void {
   } else {
     reg = (opcode & 7) | ((rex & 1) << 3);
   }
-  if (lock != 0 && ((info & INFO_LOCK) == 0 || rm != RM_MEM)) raiseUD();
-
   let imm: u64 = 0, imm2: u32 = 0;
   const kind = (info >> INFO_IMM_SHIFT) & 7;
   if (kind == IMM_IB) imm = sext8(next8());
@@ -189,11 +187,16 @@ export function decode(d: usize, ip: u64): void {
   else if (kind == IMM_IV) imm = nextN(osize);
   else if (kind == IMM_IWIB) { imm = nextN(2); imm2 = next8(); }
   else if (kind == IMM_MOFFS) imm = nextN(asize);
+  // A bad LOCK faults only once the whole instruction is fetched (a fetch fault comes first).
+  if (lock != 0 && ((info & INFO_LOCK) == 0 || rm != RM_MEM)) raiseUD();
 
   store<u16>(d, <u16>handler, D_HANDLER);
   store<u8>(d, <u8>(pos - ip), D_LEN);
   store<u8>(d, <u8>osize, D_OSIZE);
   store<u8>(d, <u8>asize, D_ASIZE);
+  // 64-bit mode ignores ES/CS/SS/DS overrides (SDM Vol. 1, 3.3.7.1): the base register alone
+  // decides whether a reference uses SS (and so faults #SS rather than #GP).
+  if (mode == 64 && seg < SEG_FS) seg = SEG_DEFAULT;
   store<u8>(d, <u8>(seg == SEG_DEFAULT ? defSeg : seg), D_SEG);
   store<u8>(d, <u8>rep, D_REP);
   store<u8>(d, <u8>lock, D_LOCK);

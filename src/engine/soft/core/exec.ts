@@ -1,7 +1,9 @@
 // Every executor the generated dispatch table may call, by the names x86_table.ts gives them.
 export { aluEG, aluGE, aluAI, aluEI, testEG, testEI, testAI, incDec, notE, negE } from './alu';
 export { mulE, imulE, divE, idivE, imulGE, imulGEI } from './muldiv';
-export { shiftGrp } from './shift';
+export { shiftGrp, shxd } from './shift';
+export { btEG, btEI, bsf, bsr } from './bitops';
+export { xadd, cmpxchg, cmpxchg8b } from './exchange';
 export {
   movEG,
   movGE,
@@ -23,6 +25,7 @@ export {
   cwd,
   cmovcc,
   setcc,
+  xlat,
 } from './move';
 export {
   jcc,
@@ -43,4 +46,4 @@ export {
   leave,
 } from './branch';
 export { movs, stos, lods, scas, cmps } from './string';
-export { inPort, outPort, hlt, flagOp, cpuid, ud } from './system';
+export { inPort, outPort, hlt, flagOp, cpuid, ud, sahf, lahf } from './system';

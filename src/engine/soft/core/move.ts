@@ -1,13 +1,13 @@
 // Data movement: MOV forms, LEA, MOVZX/MOVSX/MOVSXD, XCHG, BSWAP, CBW/CWD families, CMOVcc,
-// SETcc, NOP (SDM Vol. 2, instruction pages of the same names).
+// SETcc, NOP, XLAT (SDM Vol. 2, instruction pages of the same names).
 
 import { dOsize, dImm, dReg, dOpcode, D_SEG } from './decode';
 import {
-  readE, writeE, readG, writeG, getReg, putReg, isReg, ea, offsetOf, linear, truncAddr,
+  readE, writeE, readG, writeG, getReg, putReg, isReg, rmwEa, offsetOf, linear, truncAddr,
 } from './operands';
 import { readV, writeV } from './mmu';
 import { cond } from './flags';
-import { RAX, RDX } from './state';
+import { RAX, RBX, RDX, regN, setRegN } from './state';
 import { raiseUD } from './exceptions';
 
 @inline function sext(v: u64, size: u32): u64 {
@@ -58,11 +58,14 @@ export function movzxw(d: usize): void { writeG(d, dOsize(d), readE(d, 2)); }
 export function movsxb(d: usize): void { writeG(d, dOsize(d), sext(readE(d, 1), 1)); }
 export function movsxw(d: usize): void { writeG(d, dOsize(d), sext(readE(d, 2), 2)); }
 
-/** 63: MOVSXD with a 64-bit operand; plain 32/16-bit move otherwise. */
+/**
+ * 63: MOVSXD with a 64-bit operand; a plain move otherwise. The source is read as 32 bits at
+ * every operand size, as AMD CPUs do (Intel reads 16 bits for a 16-bit operand).
+ */
 export function movsxd(d: usize): void {
   const size = dOsize(d);
-  if (size == 8) writeG(d, 8, sext(readE(d, 4), 4));
-  else writeG(d, size, readE(d, size));
+  const v = readE(d, 4);
+  writeG(d, size, size == 8 ? sext(v, 4) : v);
 }
 
 /** 86/87: XCHG with memory is implicitly locked; one vCPU makes it atomic already. */
@@ -75,7 +78,7 @@ export function xchgEG(d: usize): void {
     writeG(d, size, e);
     return;
   }
-  const va = ea(d);
+  const va = rmwEa(d, size);
   const e = readV(va, size);
   writeV(va, size, g);
   writeG(d, size, e);
@@ -131,3 +134,8 @@ export function setcc(d: usize): void {
   writeE(d, 1, cond(dOpcode(d) & 15) ? 1 : 0);
 }
 
+/** D7: XLAT sets AL to the byte at rBX + AL (address size; DS unless overridden). */
+export function xlat(d: usize): void {
+  const off = truncAddr(d, regN(RBX, 8) + regN(RAX, 1));
+  setRegN(RAX, 1, readV(linear(<u32>load<u8>(d, D_SEG), off), 1));
+}

@@ -5,7 +5,8 @@ import {
   D_BASE, D_INDEX, D_SCALE, D_DISP, D_SEG, D_RM, D_REG, D_ASIZE,
   NO_REG, BASE_RIP, RM_MEM, dRex,
 } from './decode';
-import { readV, writeV, probeWrite } from './mmu';
+import { readV, writeV, probeWrite, canonical } from './mmu';
+import { raise, EXC_SS } from './exceptions';
 import {
   mode, nextRip, reg64, setReg64, regN, setRegN, reg8, setReg8, segBase, segAttr,
   SEG_FS, SEG_SS, RSP, ATTR_DB,
@@ -13,7 +14,12 @@ import {
 
 /** Linear address of offset `off` in segment `seg` (64-bit mode uses only FS and GS bases). */
 @inline export function linear(seg: u32, off: u64): u64 {
-  if (mode == 64) return seg >= SEG_FS ? off + segBase(seg) : off;
+  if (mode == 64) {
+    if (seg >= SEG_FS) return off + segBase(seg);
+    // A non-canonical stack reference is #SS(0), not #GP (SDM Vol. 3A, 6.15 "#SS").
+    if (seg == SEG_SS && !canonical(off)) raise(EXC_SS, 0);
+    return off;
+  }
   return (off + segBase(seg)) & 0xffff_ffff;
 }
 
@@ -37,6 +43,17 @@ export function offsetOf(d: usize): u64 {
 /** Linear address of the memory operand. */
 @inline export function ea(d: usize): u64 {
   return linear(<u32>load<u8>(d, D_SEG), offsetOf(d));
+}
+
+/**
+ * Linear address of a read-modify-write memory operand, checked for writing before anything
+ * is read: the CPU reports a fault on an RMW operand as a write fault (error code W = 1, the
+ * first failing page of a split access), and the instruction must change nothing.
+ */
+export function rmwEa(d: usize, size: u32): u64 {
+  const va = ea(d);
+  probeWrite(va, size);
+  return va;
 }
 
 @inline export function isReg(d: usize): bool { return <u32>load<u8>(d, D_RM) != RM_MEM; }

@@ -1,7 +1,7 @@
 // Shifts and rotates, group 2 (SDM Vol. 2: SAL/SAR/SHL/SHR, RCL/RCR/ROL/ROR).
 
 import { dOsize, dImm, dReg, dOpcode } from './decode';
-import { isReg, ea, readE, writeE } from './operands';
+import { isReg, rmwEa, readE, writeE, readG } from './operands';
 import { readV, writeV } from './mmu';
 import { setArith, getCF, getFlags, sizeMask, signBit, parity, FL_AF } from './flags';
 import { RCX, reg64 } from './state';
@@ -29,9 +29,13 @@ export function shiftGrp(d: usize): void {
   const opc = dOpcode(d);
   let count: u32 = opc >= 0xd2 ? <u32>reg64(RCX) & 0xff : opc >= 0xd0 ? 1 : <u32>dImm(d) & 0xff;
   count &= size == 8 ? 0x3f : 0x1f;
-  const va = isReg(d) ? 0 : ea(d);
+  const va = isReg(d) ? 0 : rmwEa(d, size);
   const a = isReg(d) ? readE(d, size) : readV(va, size);
-  if (count == 0) return; // no flags change, nothing written
+  if (count == 0) {
+    // No flags change, but a 32-bit register destination is still written (zero-extended).
+    if (isReg(d) && size == 4) writeE(d, 4, a);
+    return;
+  }
   const bits = size * 8;
   const m = sizeMask(size);
   let r: u64 = a;
@@ -92,4 +96,42 @@ export function shiftGrp(d: usize): void {
     }
   }
   if (isReg(d)) writeE(d, size, r); else writeV(va, size, r);
+}
+
+/**
+ * 0F A4/A5 SHLD and 0F AC/AD SHRD Ev, Gv, imm8/CL (SDM Vol. 2, SHLD and SHRD). The count is
+ * masked to 5 bits (6 with REX.W); a count of 0 changes nothing. A 16-bit count above 16 has an
+ * undefined result: it is computed here as a shift of the 48-bit dest:src:dest.
+ */
+export function shxd(d: usize): void {
+  const size = dOsize(d);
+  const opc = dOpcode(d);
+  const left = opc < 0x1ac;
+  let count: u32 = (opc & 1) != 0 ? <u32>reg64(RCX) & 0xff : <u32>dImm(d) & 0xff;
+  count &= size == 8 ? 0x3f : 0x1f;
+  const va = isReg(d) ? 0 : rmwEa(d, size);
+  const a = isReg(d) ? readE(d, size) : readV(va, size);
+  const b = readG(d, size);
+  if (count == 0) {
+    if (isReg(d) && size == 4) writeE(d, 4, a);
+    return;
+  }
+  const bits = <u64>(size * 8);
+  const m = sizeMask(size);
+  const c = <u64>count;
+  let r: u64, cf: u64;
+  if (size == 2 && c > 16) {
+    const wide = (a << 32) | (b << 16) | a;
+    r = left ? (wide << c >> 32) & m : (wide >> c) & m;
+    cf = left ? (wide >> (48 - c)) & 1 : (wide >> (c - 1)) & 1;
+  } else if (left) {
+    r = c == bits ? b : ((a << c) | (b >> (bits - c))) & m;
+    cf = (a >> (bits - c)) & 1;
+  } else {
+    r = c == bits ? b : ((a >> c) | (b << (bits - c))) & m;
+    cf = (a >> (c - 1)) & 1;
+  }
+  if (isReg(d)) writeE(d, size, r); else writeV(va, size, r);
+  // OF is defined for a 1-bit shift: set when the sign changed.
+  setArith(cf, parity(r), 0, <u64>(r == 0), signBit(r, size), signBit(r ^ a, size));
 }

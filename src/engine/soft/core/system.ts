@@ -1,10 +1,10 @@
-// Port I/O, HLT, flag instructions, CPUID and UD2 (SDM Vol. 2).
+// Port I/O, HLT, flag instructions (including SAHF/LAHF), CPUID and UD2 (SDM Vol. 2).
 
 import { dOsize, dImm, dOpcode } from './decode';
 import { getReg, putReg } from './operands';
-import { getFlags, setFlagBit, getCF, FL_CF, FL_IF, FL_DF } from './flags';
+import { getFlags, setFlags, setFlagBit, getCF, FL_CF, FL_IF, FL_DF } from './flags';
 import { raiseGP, raiseUD } from './exceptions';
-import { cpl, icount, RAX, RDX, regN } from './state';
+import { cpl, icount, RAX, RDX, regN, setRegN } from './state';
 import { cpuid as cpuidLeaf } from './cpuid';
 import { STOP_HLT, requestStop, setShadow } from './control';
 
@@ -67,3 +67,15 @@ export function flagOp(d: usize): void {
 export function cpuid(d: usize): void { cpuidLeaf(); }
 
 export function ud(d: usize): void { raiseUD(); }
+
+/** 9E: SAHF loads SF, ZF, AF, PF and CF from AH (valid in 64-bit mode: CPUID has LAHF_LM). */
+export function sahf(d: usize): void {
+  const ah = (regN(RAX, 2) >> 8) & 0xd5;
+  setFlags((getFlags() & ~<u64>0xd5) | ah);
+}
+
+/** 9F: LAHF stores SF:ZF:0:AF:0:PF:1:CF in AH. */
+export function lahf(d: usize): void {
+  const f = (getFlags() & 0xd5) | 2;
+  setRegN(RAX, 2, (regN(RAX, 2) & 0xff) | (f << 8));
+}

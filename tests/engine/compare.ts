@@ -1,0 +1,137 @@
+/**
+ * Compares the host's and the engine's outcome of a case, under the case's undefined-flag and
+ * undefined-register masks, and explains a mismatch: the instruction bytes, their disassembly
+ * (when binutils' objdump is installed), the inputs and every differing register, flag, fault
+ * field and memory word.
+ */
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GPR_NAMES, vectorName } from '../../src/engine/types.js';
+import type { Case, Outcome } from './scratch.js';
+
+/**
+ * RFLAGS bits compared: CF PF AF ZF SF TF IF DF OF IOPL NT AC ID. RF is left out (faults set it
+ * in the image the kernel saves), as are VM, VIF and VIP, which 64-bit code cannot change.
+ */
+export const FLAGS_COMPARED = 0x24_7fd5;
+
+const FLAG_NAMES: readonly [number, string][] = [
+  [0, 'CF'],
+  [2, 'PF'],
+  [4, 'AF'],
+  [6, 'ZF'],
+  [7, 'SF'],
+  [8, 'TF'],
+  [9, 'IF'],
+  [10, 'DF'],
+  [11, 'OF'],
+  [12, 'IOPL0'],
+  [13, 'IOPL1'],
+  [14, 'NT'],
+  [18, 'AC'],
+  [21, 'ID'],
+];
+
+const hex = (v: bigint | number): string => `0x${v.toString(16)}`;
+
+/** Exceptions whose error code (and for #PF, CR2) the kernel passes on. */
+const WITH_ERROR = new Set([12, 13, 14, 17]);
+
+/** The differences between host outcome `n` and engine outcome `e`; empty when they agree. */
+export function compare(c: Case, n: Outcome, e: Outcome): string[] {
+  const out: string[] = [];
+  if (n.signal !== e.signal || n.vector !== e.vector) {
+    const fault = (o: Outcome): string =>
+      WITH_ERROR.has(o.vector)
+        ? ` error ${hex(o.errorCode)}${o.vector === 14 ? ` cr2 ${hex(o.cr2)}` : ''}`
+        : '';
+    out.push(
+      `ended with: host signal ${n.signal} (${vectorName(n.vector)}${fault(n)}), ` +
+        `engine ${e.signal < 0 ? 'no exception within the budget' : `signal ${e.signal} (${vectorName(e.vector)}${fault(e)})`}`,
+    );
+  }
+  if (n.rip !== e.rip) out.push(`rip: host ${hex(n.rip)} engine ${hex(e.rip)}`);
+  if (n.vector === e.vector && WITH_ERROR.has(n.vector) && n.errorCode !== e.errorCode) {
+    out.push(`error code: host ${hex(n.errorCode)} engine ${hex(e.errorCode)}`);
+  }
+  if (n.vector === 14 && e.vector === 14 && n.cr2 !== e.cr2) {
+    out.push(`cr2: host ${hex(n.cr2)} engine ${hex(e.cr2)}`);
+  }
+  GPR_NAMES.forEach((name, i) => {
+    if ((c.undefinedRegs >> i) & 1) return;
+    const a = n.regs[i] ?? 0n;
+    const b = e.regs[i] ?? 0n;
+    if (a !== b) out.push(`${name}: host ${hex(a)} engine ${hex(b)}`);
+  });
+  const mask = BigInt(FLAGS_COMPARED & ~c.undefinedFlags);
+  if ((n.rflags & mask) !== (e.rflags & mask)) {
+    const bits = FLAG_NAMES.filter(
+      ([bit]) => ((n.rflags ^ e.rflags) & mask & (1n << BigInt(bit))) !== 0n,
+    ).map(
+      ([bit, name]) =>
+        `${name} host ${(n.rflags >> BigInt(bit)) & 1n} engine ${(e.rflags >> BigInt(bit)) & 1n}`,
+    );
+    out.push(`rflags: host ${hex(n.rflags)} engine ${hex(e.rflags)} (${bits.join(', ')})`);
+  }
+  if (c.undefinedMemory !== true && n.memory !== e.memory) {
+    out.push(`memory changed: host ${n.memory} engine ${e.memory}`);
+  }
+  return out;
+}
+
+/** `objdump`'s reading of `bytes` at `rip`, or '' when objdump is not available. */
+export function disassemble(bytes: Uint8Array, rip: number): string {
+  const dir = mkdtempSync(join(tmpdir(), 'difftest-'));
+  try {
+    const file = join(dir, 'snippet.bin');
+    writeFileSync(file, bytes);
+    const r = spawnSync(
+      'objdump',
+      ['-D', '-b', 'binary', '-m', 'i386:x86-64', '-M', 'intel', `--adjust-vma=${hex(rip)}`, file],
+      { encoding: 'utf8' },
+    );
+    if (r.status !== 0) return '';
+    return r.stdout
+      .split('\n')
+      .filter((l) => /^\s+[0-9a-f]+:\t/.test(l))
+      .map((l) => l.trim())
+      .join('\n      ');
+  } catch {
+    return '';
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A readable account of a mismatching case. */
+export function describe(c: Case, diffs: readonly string[]): string {
+  const bytes = [...c.code].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+  const lines = [`${c.label}: ${bytes} at ${hex(c.rip)}`];
+  const dis = disassemble(c.code, c.rip);
+  if (dis !== '') lines.push(`    objdump: ${dis}`);
+  if (c.nativeCode) {
+    lines.push(
+      `    host runs: ${[...c.nativeCode].map((b) => b.toString(16).padStart(2, '0')).join(' ')}`,
+    );
+  }
+  lines.push(`    in: rflags ${hex(c.rflags)}`);
+  for (let i = 0; i < 16; i += 4) {
+    lines.push(
+      `        ${GPR_NAMES.slice(i, i + 4)
+        .map((n, j) => `${n}=${hex(c.regs[i + j] ?? 0n)}`)
+        .join(' ')}`,
+    );
+  }
+  if (c.pads.length > 0) lines.push(`    pads: ${c.pads.map(hex).join(' ')}`);
+  for (const p of c.patches) {
+    lines.push(
+      `    memory ${hex(p.addr)}: ${[...p.bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ')}`,
+    );
+  }
+  if (c.undefinedFlags !== 0) lines.push(`    undefined flags masked: ${hex(c.undefinedFlags)}`);
+  for (const d of diffs) lines.push(`    ${d}`);
+  return lines.join('\n');
+}
