@@ -6,10 +6,10 @@
  */
 
 import { execFile } from 'node:child_process';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { REPO_ROOT, assembleGuest } from '../tests/guests/build_guest.js';
+import { REPO_ROOT, assembleGuest, runTool } from '../tests/guests/build_guest.js';
 import { Machine } from '../src/vm/machine.js';
 
 const run = promisify(execFile);
@@ -29,9 +29,8 @@ async function nativeRunner(): Promise<string> {
   await mkdir(CACHE, { recursive: true });
   const exe = join(CACHE, 'native');
   const object = join(CACHE, 'native_loops.o');
-  await run('nasm', ['-f', 'elf64', `-I${LOOPS}/`, '-o', object, join(LOOPS, 'native.asm')]);
-  await run('gcc', ['-O2', '-o', exe, join(LOOPS, 'native.c'), object]);
-  await stat(exe);
+  await runTool('nasm', ['-f', 'elf64', `-I${LOOPS}/`, '-o', object, join(LOOPS, 'native.asm')]);
+  await runTool('gcc', ['-O2', '-o', exe, join(LOOPS, 'native.c'), object]);
   return exe;
 }
 

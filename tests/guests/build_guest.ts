@@ -1,6 +1,6 @@
 /**
  * Builds the assembly test guests of this folder into ELF kernels: `nasm -f elf64`, then `ld`
- * with the image at 1 MiB and `start` as the entry. Results are cached under `.cache/guests`
+ * with the image at 1 MiB and `start` as the entry. Results are cached under `.cache/build`
  * by a hash of the source, so repeated test runs assemble nothing.
  *
  * As a program: `node build_guest.js NAME` builds `NAME.asm` and prints the ELF's path.
@@ -18,7 +18,7 @@ const run = promisify(execFile);
 /** The repository root (this file is compiled to dist/tests/guests/). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SOURCES = join(REPO_ROOT, 'tests/guests');
-const CACHE = join(REPO_ROOT, '.cache/guests');
+const CACHE = join(REPO_ROOT, '.cache/build');
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -29,7 +29,8 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-async function tool(cmd: string, args: string[]): Promise<void> {
+/** Runs a build tool; a missing tool or a failure becomes an Error that says which and why. */
+export async function runTool(cmd: string, args: string[]): Promise<void> {
   try {
     await run(cmd, args);
   } catch (error) {
@@ -63,29 +64,43 @@ export async function assembleGuest(
   for (const include of await includedFiles(source)) hash.update(await readFile(include));
   hash.update(flags.join(' '));
   const name = basename(source, '.asm');
-  const elf = join(CACHE, `${name}-${hash.digest('hex').slice(0, 16)}.elf`);
-  if (await exists(elf)) return elf;
+  return cachedBuild(`${name}-${hash.digest('hex').slice(0, 16)}.elf`, async (partial) => {
+    const object = `${partial}.o`;
+    await runTool('nasm', ['-f', 'elf64', `-I${dirname(source)}/`, ...flags, '-o', object, source]);
+    await runTool('ld', [
+      '-static',
+      '-nostdlib',
+      '-z',
+      'noexecstack',
+      '-z',
+      'max-page-size=0x1000',
+      '-Ttext-segment=0x100000',
+      '-e',
+      'start',
+      '-o',
+      partial,
+      object,
+    ]);
+    await rm(object);
+  });
+}
+
+/**
+ * Returns `.cache/build/NAME` (NAME carries a hash of its inputs), building it first when it
+ * is missing: `build` writes a temporary path that is renamed into place once complete, so a
+ * failed or concurrent build never leaves a half-written file under the final name.
+ */
+export async function cachedBuild(
+  name: string,
+  build: (partial: string) => Promise<void>,
+): Promise<string> {
+  const path = join(CACHE, name);
+  if (await exists(path)) return path;
   await mkdir(CACHE, { recursive: true });
-  const object = `${elf}.${process.pid}.o`;
-  const partial = `${elf}.${process.pid}.tmp`;
-  await tool('nasm', ['-f', 'elf64', `-I${dirname(source)}/`, ...flags, '-o', object, source]);
-  await tool('ld', [
-    '-static',
-    '-nostdlib',
-    '-z',
-    'noexecstack',
-    '-z',
-    'max-page-size=0x1000',
-    '-Ttext-segment=0x100000',
-    '-e',
-    'start',
-    '-o',
-    partial,
-    object,
-  ]);
-  await rm(object);
-  await rename(partial, elf);
-  return elf;
+  const partial = `${path}.${process.pid}.tmp`;
+  await build(partial);
+  await rename(partial, path);
+  return path;
 }
 
 /** The files `source` pulls in with `%include "…"`, so a change to them rebuilds it. */

@@ -8,7 +8,6 @@ import {
   setLazy,
   setLazyIncDec,
   getCF,
-  sizeMask,
   lfCin,
   LF_ADD,
   LF_ADC,
@@ -18,6 +17,7 @@ import {
   LF_INC,
   LF_DEC,
 } from './flags';
+import { sizeMask } from './bits';
 import { RAX } from './state';
 
 const OP_ADC: u32 = 2;

@@ -6,6 +6,7 @@ import { dOsize, dImm, dOpcode, dReg, D_SEG } from './decode';
 import { readE, writeE, readG, writeG, isReg, offsetOf, truncAddr, linear } from './operands';
 import { readV, writeV, probeWrite } from './mmu';
 import { setFlagBit, FL_CF, FL_ZF } from './flags';
+import { sext } from './bits';
 
 /** 0: BT, 1: BTS, 2: BTR, 3: BTC. */
 @inline function bitOp(op: u32, v: u64, bit: u64): u64 {
@@ -42,8 +43,7 @@ function bitTest(d: usize, op: u32, offset: u64, wide: bool): void {
 export function btEG(d: usize): void {
   const size = dOsize(d);
   const g = readG(d, size);
-  const sh = <u64>(64 - size * 8);
-  bitTest(d, (dOpcode(d) >> 3) & 3, <u64>(<i64>(g << sh) >> sh), true);
+  bitTest(d, (dOpcode(d) >> 3) & 3, sext(g, size), true);
 }
 
 /** 0F BA /4–/7: BT/BTS/BTR/BTC Ev, imm8 (the offset is taken modulo the operand size). */

@@ -7,6 +7,7 @@ import {
 } from './operands';
 import { readV, writeV, probeWrite, canonical } from './mmu';
 import { raiseGP } from './exceptions';
+import { sizeMask } from './bits';
 import { cond, getZF, getFlags, setFlags, FL_IF, FL_DEFINED } from './flags';
 import { nextRip, mode, cpl, reg64, setReg64, regN, setRegN, RCX, RBP, RSP, SEG_SS } from './state';
 import { linear } from './operands';
@@ -73,7 +74,7 @@ export function loop(d: usize): void {
   if (op == 0xe3) {
     taken = count == 0;
   } else {
-    count = (count - 1) & (asize == 8 ? <u64>-1 : asize == 4 ? 0xffff_ffff : 0xffff);
+    count = (count - 1) & sizeMask(asize);
     taken = count != 0;
     if (op == 0xe0) taken = taken && getZF() == 0;
     else if (op == 0xe1) taken = taken && getZF() != 0;
@@ -153,7 +154,7 @@ export function enter(d: usize): void {
   const frame = dImm(d) & 0xffff;
   const level = <u32>load<u8>(d, D_IMM2) & 31;
   const w = stackWidth();
-  const m: u64 = w == 8 ? <u64>-1 : w == 4 ? 0xffff_ffff : 0xffff;
+  const m = sizeMask(w);
   let sp = (regN(RSP, w) - size) & m;
   writeV(linear(SEG_SS, sp), size, regN(RBP, size));
   const frameTemp = sp;

@@ -3,6 +3,8 @@
 // them. flagsStatic always holds the non-arithmetic RFLAGS bits; its arithmetic bits count only
 // while lfOp == LF_NONE (and its CF while an INC/DEC record is current).
 
+import { signBit, parity } from './bits';
+
 export const FL_CF: u64 = 1 << 0;
 export const FL_PF: u64 = 1 << 2;
 export const FL_AF: u64 = 1 << 4;
@@ -40,14 +42,6 @@ export let lfRes: u64 = 0;
 /** Carry-in of ADC/SBB. */
 export let lfCin: u64 = 0;
 export let flagsStatic: u64 = FL_FIXED;
-
-@inline export function sizeMask(size: u32): u64 {
-  return size == 8 ? <u64>-1 : (<u64>1 << (<u64>size << 3)) - 1;
-}
-
-@inline export function signBit(v: u64, size: u32): u64 {
-  return (v >> ((<u64>size << 3) - 1)) & 1;
-}
 
 /** Records an arithmetic result for lazy evaluation. */
 @inline export function setLazy(op: u32, size: u32, a: u64, b: u64, res: u64): void {
@@ -90,7 +84,7 @@ export function getOF(): u64 {
 
 export function getPF(): u64 {
   if (lfOp == LF_NONE) return (flagsStatic >> 2) & 1;
-  return <u64>((popcnt<u32>(<u32>lfRes & 0xff) & 1) == 0);
+  return parity(lfRes);
 }
 
 export function getAF(): u64 {
@@ -157,7 +151,3 @@ export function setArith(cf: u64, pf: u64, af: u64, zf: u64, sf: u64, ovf: u64):
   lfOp = LF_NONE;
 }
 
-/** Parity flag of the low byte of `v`: 1 when it has an even number of set bits. */
-@inline export function parity(v: u64): u64 {
-  return <u64>((popcnt<u32>(<u32>v & 0xff) & 1) == 0);
-}

@@ -7,13 +7,9 @@ import {
 } from './operands';
 import { readV, writeV } from './mmu';
 import { cond } from './flags';
+import { sext } from './bits';
 import { RAX, RBX, RDX, regN, setRegN } from './state';
 import { raiseUD } from './exceptions';
-
-@inline function sext(v: u64, size: u32): u64 {
-  const sh = <u64>(64 - size * 8);
-  return <u64>(<i64>(v << sh) >> sh);
-}
 
 export function movEG(d: usize): void {
   const size = dOsize(d);

@@ -3,7 +3,8 @@
 
 import { dOsize, dImm } from './decode';
 import { readE, readG, writeG, getReg, putReg } from './operands';
-import { setArith, sizeMask, signBit, parity } from './flags';
+import { setArith } from './flags';
+import { sizeMask, signBit, parity, sext } from './bits';
 import { raise, EXC_DE, NO_ERROR_CODE } from './exceptions';
 import { RAX, RDX, reg64, setReg64 } from './state';
 
@@ -21,11 +22,6 @@ export function mulHiS(a: u64, b: u64): u64 {
   if (<i64>a < 0) hi -= b;
   if (<i64>b < 0) hi -= a;
   return hi;
-}
-
-@inline function sext(v: u64, size: u32): u64 {
-  const sh = <u64>(64 - size * 8);
-  return <u64>(<i64>(v << sh) >> sh);
 }
 
 /** Flags after a multiply: CF = OF = `overflow`; SF, ZF, PF from the low half (undefined). */

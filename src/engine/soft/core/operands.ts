@@ -5,6 +5,7 @@ import {
   D_BASE, D_INDEX, D_SCALE, D_DISP, D_SEG, D_RM, D_REG, D_ASIZE,
   NO_REG, BASE_RIP, RM_MEM, dRex,
 } from './decode';
+import { sizeMask } from './bits';
 import { readV, writeV, probeWrite, canonical } from './mmu';
 import { raise, EXC_SS } from './exceptions';
 import {
@@ -99,10 +100,6 @@ export function writeE(d: usize, size: u32, v: u64): void {
 
 @inline function stackAddr(sp: u64): u64 { return linear(SEG_SS, sp); }
 
-@inline function maskSp(sp: u64, width: u32): u64 {
-  return width == 8 ? sp : width == 4 ? sp & 0xffff_ffff : sp & 0xffff;
-}
-
 /** Stores the new stack pointer at the stack width (16-bit stacks keep the upper bits). */
 @inline function setSp(sp: u64, width: u32): void {
   setRegN(RSP, width, sp);
@@ -111,7 +108,7 @@ export function writeE(d: usize, size: u32, v: u64): void {
 /** Pushes `size` bytes of `v`. */
 export function push(v: u64, size: u32): void {
   const w = stackWidth();
-  const sp = maskSp(reg64(RSP) - size, w);
+  const sp = (reg64(RSP) - size) & sizeMask(w);
   writeV(stackAddr(sp), size, v);
   setSp(sp, w);
 }
@@ -119,13 +116,13 @@ export function push(v: u64, size: u32): void {
 /** Reads the value `size` bytes at the top of the stack plus `offset` without popping. */
 export function peek(size: u32, offset: u64): u64 {
   const w = stackWidth();
-  return readV(stackAddr(maskSp(reg64(RSP) + offset, w)), size);
+  return readV(stackAddr((reg64(RSP) + offset) & sizeMask(w)), size);
 }
 
 /** Pops `size` bytes. */
 export function pop(size: u32): u64 {
   const w = stackWidth();
-  const sp = maskSp(reg64(RSP), w);
+  const sp = reg64(RSP) & sizeMask(w);
   const v = readV(stackAddr(sp), size);
   setSp(sp + size, w);
   return v;
@@ -134,13 +131,13 @@ export function pop(size: u32): u64 {
 /** Faults now, before any register changes, if a push of `size` bytes would fault. */
 export function checkPush(size: u32): void {
   const w = stackWidth();
-  probeWrite(stackAddr(maskSp(reg64(RSP) - size, w)), size);
+  probeWrite(stackAddr((reg64(RSP) - size) & sizeMask(w)), size);
 }
 
 /** Adjusts the stack pointer by `delta` at the stack width. */
 export function addSp(delta: u64): void {
   const w = stackWidth();
-  setSp(maskSp(reg64(RSP) + delta, w), w);
+  setSp((reg64(RSP) + delta) & sizeMask(w), w);
 }
 
 export { setReg64 };

@@ -3,13 +3,9 @@
 import { dOsize, dImm, dReg, dOpcode } from './decode';
 import { isReg, rmwEa, readE, writeE, readG } from './operands';
 import { readV, writeV } from './mmu';
-import { setArith, getCF, getFlags, sizeMask, signBit, parity, FL_AF } from './flags';
+import { setArith, getCF, getFlags, FL_AF } from './flags';
+import { sizeMask, signBit, parity, sext } from './bits';
 import { RCX, reg64 } from './state';
-
-@inline function sext(v: u64, size: u32): u64 {
-  const sh = <u64>(64 - size * 8);
-  return <u64>(<i64>(v << sh) >> sh);
-}
 
 /** Flags after SHL/SHR/SAR: CF and OF given; SF, ZF, PF from the result; AF undefined (0). */
 function shiftFlags(r: u64, size: u32, cf: u64, ovf: u64): void {

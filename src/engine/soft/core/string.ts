@@ -8,16 +8,13 @@ import { readV, writeV } from './mmu';
 import { linear, getReg, putReg } from './operands';
 import { alu } from './alu';
 import { getZF, flagsStatic, FL_DF } from './flags';
+import { sizeMask } from './bits';
 import { rip, nextRip, regN, setRegN, RAX, RCX, RSI, RDI, SEG_ES } from './state';
 
 const CHUNK: u32 = 4096;
 
 @inline function step(size: u32): u64 {
   return (flagsStatic & FL_DF) != 0 ? <u64>0 - <u64>size : <u64>size;
-}
-
-@inline function addrMask(asize: u32): u64 {
-  return asize == 8 ? <u64>-1 : asize == 4 ? 0xffff_ffff : 0xffff;
 }
 
 /** Iterations to run now: 1 without REP, else min(RCX, CHUNK); 0 when RCX is already 0. */
@@ -37,7 +34,7 @@ const CHUNK: u32 = 4096;
 }
 
 export function movs(d: usize): void {
-  const size = dOsize(d), asize = dAsize(d), m = addrMask(asize), st = step(size);
+  const size = dOsize(d), asize = dAsize(d), m = sizeMask(asize), st = step(size);
   const seg = <u32>load<u8>(d, D_SEG);
   const n = iterations(d);
   for (let i: u32 = 0; i < n; i++) {
@@ -51,7 +48,7 @@ export function movs(d: usize): void {
 }
 
 export function stos(d: usize): void {
-  const size = dOsize(d), asize = dAsize(d), m = addrMask(asize), st = step(size);
+  const size = dOsize(d), asize = dAsize(d), m = sizeMask(asize), st = step(size);
   const v = getReg(d, RAX, size);
   const n = iterations(d);
   for (let i: u32 = 0; i < n; i++) {
@@ -64,7 +61,7 @@ export function stos(d: usize): void {
 }
 
 export function lods(d: usize): void {
-  const size = dOsize(d), asize = dAsize(d), m = addrMask(asize), st = step(size);
+  const size = dOsize(d), asize = dAsize(d), m = sizeMask(asize), st = step(size);
   const seg = <u32>load<u8>(d, D_SEG);
   const n = iterations(d);
   for (let i: u32 = 0; i < n; i++) {
@@ -85,7 +82,7 @@ export function lods(d: usize): void {
 }
 
 export function scas(d: usize): void {
-  const size = dOsize(d), asize = dAsize(d), m = addrMask(asize), st = step(size);
+  const size = dOsize(d), asize = dAsize(d), m = sizeMask(asize), st = step(size);
   const a = getReg(d, RAX, size);
   const n = iterations(d);
   let stopped = false;
@@ -100,7 +97,7 @@ export function scas(d: usize): void {
 }
 
 export function cmps(d: usize): void {
-  const size = dOsize(d), asize = dAsize(d), m = addrMask(asize), st = step(size);
+  const size = dOsize(d), asize = dAsize(d), m = sizeMask(asize), st = step(size);
   const seg = <u32>load<u8>(d, D_SEG);
   const n = iterations(d);
   let stopped = false;
