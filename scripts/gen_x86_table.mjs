@@ -5,7 +5,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { OPCODE_TABLE } = await import(join(root, 'dist/src/engine/soft/x86_table.js'));
+const { OPCODE_TABLE, DECODER_EXECUTORS } = await import(
+  join(root, 'dist/src/engine/soft/x86_table.js')
+);
 
 // Bit layout shared with core/decode.ts (INFO_*).
 const MODRM = 1 << 10,
@@ -69,6 +71,9 @@ for (const form of OPCODE_TABLE) {
   groups[g][form.ext] = infoWord(form);
 }
 
+// Executors with no table row: the decoder selects them (core/decode.ts, core/fast.ts).
+for (const name of DECODER_EXECUTORS) handlerId(name);
+
 const hex = (n) => '0x' + n.toString(16);
 const rows = (arr) => {
   const out = [];
@@ -98,8 +103,14 @@ export const GROUP_INFO: StaticArray<u32> = [
 ${rows(groups.flat())}
 ];
 
+// Executor ids, for the decoder's specialisation step.
+${handlers
+  .slice(1)
+  .map((h, i) => `export const H_${h}: u32 = ${i + 1};`)
+  .join('\n')}
+
 /** Runs the executor with id \`handler\` on decoded record \`d\`. */
-export function dispatch(handler: u32, d: usize): void {
+@inline export function dispatch(handler: u32, d: usize): void {
   switch (handler) {
 ${handlers
   .slice(1)

@@ -67,6 +67,7 @@ interface CoreExports {
   codeByte(va: bigint): number;
   fetchedAddress(): number;
   fetchedLength(): number;
+  invalidateCode(gpa: number, length: number): void;
   run(budget: number): number;
 }
 
@@ -293,13 +294,18 @@ class SoftVcpu implements Vcpu {
   get instructionCount(): number {
     return this.#core.instructionCount();
   }
+
+  /** Drops decoded code of guest-physical `[gpa, gpa + length)` after a VMM-side write. */
+  invalidateCode(gpa: number, length: number): void {
+    this.#core.invalidateCode(gpa, length);
+  }
 }
 
 /** A VM of the software engine: guest RAM in one shared wasm memory. */
 class SoftVm implements Vm {
   readonly memory: GuestMemory;
   readonly #wasmMemory: WebAssembly.Memory;
-  #vcpus = 0;
+  #vcpu: SoftVcpu | undefined;
 
   constructor(spec: VmSpec) {
     const { memorySize } = spec;
@@ -315,17 +321,21 @@ class SoftVm implements Vm {
       );
     }
     this.#wasmMemory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
-    this.memory = new GuestMemory(this.#wasmMemory.buffer, { base: RAM_BASE, size: memorySize });
+    this.memory = new GuestMemory(this.#wasmMemory.buffer, {
+      base: RAM_BASE,
+      size: memorySize,
+      invalidate: (gpa, length) => this.#vcpu?.invalidateCode(gpa, length),
+    });
   }
 
   createVcpu(index: number, io: IoHandler): Vcpu {
     // The core keeps its state at fixed addresses of the shared memory: one vCPU per VM, which
     // is what vmd creates (vmctl sets vcp_ncpus = 1).
-    if (index !== 0 || this.#vcpus > 0) {
+    if (index !== 0 || this.#vcpu !== undefined) {
       throw new Error('the software engine runs one vCPU per VM');
     }
-    this.#vcpus++;
-    return new SoftVcpu(this.#wasmMemory, this.memory.size, io);
+    this.#vcpu = new SoftVcpu(this.#wasmMemory, this.memory.size, io);
+    return this.#vcpu;
   }
 }
 

@@ -936,3 +936,30 @@ export const OPCODE_TABLE: readonly OpcodeForm[] = [
   ...bitForms(),
   ...exchangeForms(),
 ];
+
+/**
+ * Executors the decoder selects itself, with no row of their own, only dispatch ids: `tooLong`
+ * for an instruction over 15 bytes, and those it substitutes for the general executor of a
+ * form when the operands fit (src/engine/soft/core/fast.ts).
+ */
+export const DECODER_EXECUTORS: readonly string[] = [
+  'tooLong',
+  'movRR64',
+  'movRR32',
+  'movLoad64',
+  'movLoad32',
+  'movStore64',
+  'movStore32',
+  'aluRR64',
+  'aluRR32',
+  'aluLoad64',
+  'aluLoad32',
+  'aluRI64',
+  'aluRI32',
+  'testRR64',
+  'testRR32',
+  'incDecR64',
+  'incDecR32',
+  'pushR64',
+  'popR64',
+];

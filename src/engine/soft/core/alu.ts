@@ -25,7 +25,7 @@ const OP_SBB: u32 = 3;
 const OP_CMP: u32 = 7;
 
 /** Computes ALU operation `op` (ADD OR ADC SBB AND SUB XOR CMP) and records its flags. */
-export function alu(op: u32, a: u64, b: u64, size: u32): u64 {
+@inline export function alu(op: u32, a: u64, b: u64, size: u32): u64 {
   const m = sizeMask(size);
   b &= m;
   let r: u64;
@@ -69,7 +69,7 @@ export function alu(op: u32, a: u64, b: u64, size: u32): u64 {
 }
 
 /** ALU op with a memory or register destination and source `b`. */
-function aluToE(d: usize, op: u32, b: u64): void {
+@inline function aluToE(d: usize, op: u32, b: u64): void {
   const size = dOsize(d);
   if (isReg(d)) {
     const r = alu(op, readE(d, size), b, size);

@@ -7,7 +7,8 @@ import { OP_INFO, GROUP_INFO } from './gen/table';
 import { fetch8 } from './mmu';
 import { FETCHED } from './layout';
 import { mode, SEG_DEFAULT, SEG_SS, SEG_DS, SEG_ES, SEG_CS, SEG_FS, SEG_GS } from './state';
-import { raiseUD, raiseGP } from './exceptions';
+import { specialize } from './fast';
+import { H_tooLong } from './gen/table';
 
 // Opcode info word, as written by scripts/gen_x86_table.mjs.
 export const INFO_HANDLER: u32 = 0x3ff;
@@ -61,9 +62,15 @@ const MAX_LENGTH: u64 = 15;
 
 let pos: u64 = 0;
 let start: u64 = 0;
+/** The instruction ran past MAX_LENGTH; it decodes as the #GP(0) executor. */
+let overlong = false;
 
 @inline function next8(): u32 {
-  if (pos - start >= MAX_LENGTH) raiseGP(0);
+  if (pos - start >= MAX_LENGTH) {
+    // The CPU does not fetch beyond the limit; zeros end the decode without more fetches.
+    overlong = true;
+    return 0;
+  }
   const b = fetch8(pos);
   // Kept for diagnostics: the bytes of an instruction that faults, even where they came from
   // MMIO and cannot be read again without side effects.
@@ -76,6 +83,11 @@ let start: u64 = 0;
 /** How many bytes of the current instruction the decoder has fetched (at FETCHED). */
 export let fetchedCount: u32 = 0;
 
+/** Forgets the fetched bytes (before a fetch that may fault ahead of any decode). */
+export function clearFetched(): void {
+  fetchedCount = 0;
+}
+
 function nextN(bytes: u32): u64 {
   let v: u64 = 0;
   for (let i: u32 = 0; i < bytes; i++) v |= <u64>next8() << (<u64>i << 3);
@@ -86,11 +98,17 @@ function nextN(bytes: u32): u64 {
 @inline function sext16(v: u64): u64 { return <u64>(<i64>(<i16>v)); }
 @inline function sext32(v: u64): u64 { return <u64>(<i64>(<i32>v)); }
 
-/** Decodes the instruction at linear address `ip` into record `d`. */
-export function decode(d: usize, ip: u64): void {
+/**
+ * Decodes the instruction at linear address `ip` into record `d`. Only fetching can fault
+ * here (#PF, #GP on a fetch); an invalid or overlong instruction decodes to an executor that
+ * raises its fault (#UD, #GP(0)) when it runs, so that code can be decoded ahead of execution.
+ * Returns the instruction's length.
+ */
+export function decode(d: usize, ip: u64): u32 {
   start = ip;
   pos = ip;
   fetchedCount = 0;
+  overlong = false;
   let op66 = false, op67 = false;
   let rep: u32 = 0, lock: u32 = 0, seg: u32 = SEG_DEFAULT, rex: u32 = 0;
   let b: u32;
@@ -122,8 +140,10 @@ export function decode(d: usize, ip: u64): void {
     info = unchecked(GROUP_INFO[((info >> INFO_GROUP_SHIFT) << 3) | ((modrm >> 3) & 7)]);
   }
   const handler = info & INFO_HANDLER;
-  if (handler == 0) raiseUD();
-  if (mode == 64 && (info & INFO_I64) != 0) raiseUD();
+  // An undefined opcode faults before the CPU fetches anything past its ModRM byte.
+  if (overlong || handler == 0 || (mode == 64 && (info & INFO_I64) != 0)) {
+    return faulting(d, ip, overlong ? H_tooLong : 0);
+  }
 
   // Operand size (SDM Vol. 1, 3.6; Vol. 2, 2.2.1.2 and Appendix A "d64"/"f64").
   let osize: u32;
@@ -187,10 +207,11 @@ export function decode(d: usize, ip: u64): void {
   else if (kind == IMM_IV) imm = nextN(osize);
   else if (kind == IMM_IWIB) { imm = nextN(2); imm2 = next8(); }
   else if (kind == IMM_MOFFS) imm = nextN(asize);
+  if (overlong) return faulting(d, ip, H_tooLong);
   // A bad LOCK faults only once the whole instruction is fetched (a fetch fault comes first).
-  if (lock != 0 && ((info & INFO_LOCK) == 0 || rm != RM_MEM)) raiseUD();
+  if (lock != 0 && ((info & INFO_LOCK) == 0 || rm != RM_MEM)) return faulting(d, ip, 0);
 
-  store<u16>(d, <u16>handler, D_HANDLER);
+  store<u16>(d, <u16>specialize(handler, osize, rm, reg), D_HANDLER);
   store<u8>(d, <u8>(pos - ip), D_LEN);
   store<u8>(d, <u8>osize, D_OSIZE);
   store<u8>(d, <u8>asize, D_ASIZE);
@@ -211,6 +232,20 @@ export function decode(d: usize, ip: u64): void {
   store<u32>(d, imm2, D_IMM2);
   store<u64>(d, imm, D_IMM);
   store<u8>(d, <u8>rex, D_REX);
+  return <u32>(pos - ip);
+}
+
+/** Writes a record whose executor raises a fault (handler 0 raises #UD). */
+function faulting(d: usize, ip: u64, handler: u32): u32 {
+  store<u16>(d, <u16>handler, D_HANDLER);
+  store<u8>(d, <u8>(pos - ip), D_LEN);
+  return <u32>(pos - ip);
+}
+
+/** True for a record that can only fault: decoding ahead stops after it. */
+@inline export function isFaulting(d: usize): bool {
+  const h = <u32>load<u16>(d, D_HANDLER);
+  return h == 0 || h == H_tooLong;
 }
 
 // Accessors the executors use.

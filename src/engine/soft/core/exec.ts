@@ -46,4 +46,9 @@ export {
   leave,
 } from './branch';
 export { movs, stos, lods, scas, cmps } from './string';
-export { inPort, outPort, hlt, flagOp, cpuid, ud, sahf, lahf } from './system';
+export { inPort, outPort, hlt, flagOp, cpuid, ud, tooLong, sahf, lahf } from './system';
+export {
+  movRR64, movRR32, movLoad64, movLoad32, movStore64, movStore32,
+  aluRR64, aluRR32, aluLoad64, aluLoad32, aluRI64, aluRI32,
+  testRR64, testRR32, incDecR64, incDecR32, pushR64, popR64,
+} from './fast';

@@ -1,13 +1,26 @@
 // Entry points of the software engine core, called by src/engine/soft/engine.ts.
-// The run loop: decode at RIP, execute, retire; stop on a request, the budget, or a trap.
+// The run loop: find the decoded block at RIP (icache.ts), execute it, retire; stop on a
+// request, the budget, or a trap.
 
-import { INSN, STATE, ATTENTION, RAM_BASE, RAM_MAX, FETCHED } from './layout';
-import { decode, fetchedCount, D_HANDLER, D_LEN } from './decode';
+import {
+  INSN, STATE, ATTENTION, RAM_BASE, RAM_MAX, FETCHED, BLOCK_MAX, BLOCK_RECORDS, RECORD_SIZE,
+} from './layout';
+import { decode, isFaulting, fetchedCount, clearFetched, D_HANDLER, D_LEN } from './decode';
+import {
+  entryOf, keyOf, markCode, invalidateCodePage, pageHasCode, resetCodePages, KEY_NONE,
+} from './icache';
 import { dispatch } from './gen/table';
-import { rip, nextRip, icount, syncIn as stateIn, syncOut as stateOut, updateMode } from './state';
+import {
+  rip, nextRip, icount, mode, syncIn as stateIn, syncOut as stateOut, updateMode,
+} from './state';
 import { getFlags, setFlags, FL_IF } from './flags';
-import { setRamSize, flushTlb, selectTlbSet, peekCode } from './mmu';
-import { stopReason, clearStop, shadowAt, STOP_NONE } from './control';
+import {
+  ramSize, setRamSize, flushTlb, selectTlbSet, peekCode, refillFetch, dropWriteTags,
+  fetchPage, fetchAddend, PAGE_MASK,
+} from './mmu';
+import {
+  stopReason, clearStop, shadowAt, blockBreak, clearBlockBreak, STOP_NONE,
+} from './control';
 import { takePending } from './exceptions';
 
 // run() results, mirrored by engine.ts.
@@ -24,6 +37,7 @@ const ATT_IRQ_WINDOW: u32 = 2;
 export function init(ramSize: f64): i32 {
   if (ramSize > <f64>RAM_MAX || __heap_base > STATE) return -1;
   setRamSize(<u64>ramSize);
+  resetCodePages(<u32>(ramSize / 4096));
   memory.fill(STATE, 0, 0x1000);
   atomic.store<u32>(ATTENTION, 0);
   flushTlb();
@@ -59,6 +73,18 @@ export function syncIn(): void {
 /** True when an external interrupt may be taken before the next instruction. */
 export function interruptible(): bool {
   return (getFlags() & FL_IF) != 0 && icount != shadowAt;
+}
+
+/**
+ * Drops decoded instructions of guest-physical `[pa, pa + length)`: the VMM wrote there
+ * (a loader, device DMA), and the bytes may be code.
+ */
+export function invalidateCode(pa: f64, length: f64): void {
+  if (length <= 0) return;
+  const end = <u64>Math.min(pa + length, <f64>ramSize);
+  for (let p = <u64>pa & PAGE_MASK; p < end; p += 4096) {
+    if (pageHasCode(p)) invalidateCodePage(p);
+  }
 }
 
 /** The vector of a pending exception (and clears it), or -1. */
@@ -98,12 +124,84 @@ export function run(budget: u32): u32 {
       if ((att & ATT_IRQ_WINDOW) != 0 && interruptible()) return EXIT_IRQ_WINDOW;
     }
     if (left == 0) return EXIT_BUDGET;
-    left--;
-    decode(INSN, rip);
-    nextRip = rip + <u64>load<u8>(INSN, D_LEN);
-    dispatch(<u32>load<u16>(INSN, D_HANDLER), INSN);
-    rip = nextRip;
-    icount++;
+    const recs = blockAt();
+    left -= runBlock(recs, min(blockLength, left));
     if (stopReason != STOP_NONE) return stopReason;
   }
+}
+
+/** Instructions in the block blockAt() returned. */
+let blockLength: u32 = 0;
+
+/**
+ * Runs at most `n` decoded instructions from `recs` in order, until one branches or asks for
+ * the block to end; returns how many retired. A fault leaves by a trap with RIP at the
+ * faulting instruction.
+ */
+@inline function runBlock(recs: usize, n: u32): u32 {
+  clearBlockBreak();
+  let p = recs;
+  let done: u32 = 0;
+  while (true) {
+    const fallThrough = rip + <u64>load<u8>(p, D_LEN);
+    nextRip = fallThrough;
+    dispatch(<u32>load<u16>(p, D_HANDLER), p);
+    rip = nextRip;
+    icount++;
+    done++;
+    if (rip != fallThrough || blockBreak || done == n) return done;
+    p += RECORD_SIZE;
+  }
+}
+
+/**
+ * The decoded block of instructions at RIP: from the cache, or decoded now. Sets blockLength.
+ */
+@inline function blockAt(): usize {
+  if ((rip & PAGE_MASK) != fetchPage) {
+    clearFetched();
+    refillFetch(rip);
+  }
+  // Code outside RAM (MMIO) is decoded every time and never cached.
+  if ((rip & PAGE_MASK) != fetchPage) {
+    decode(INSN, rip);
+    blockLength = 1;
+    return INSN;
+  }
+  const pa = rip + fetchAddend - <u64>RAM_BASE;
+  const e = entryOf(pa);
+  const key = keyOf(pa, mode);
+  if (load<u64>(e) == key) {
+    blockLength = load<u32>(e, 8);
+    return e + BLOCK_RECORDS;
+  }
+  return buildBlock(e, pa, key);
+}
+
+/**
+ * Decodes the block at RIP into cache entry `e`: consecutive instructions up to BLOCK_MAX,
+ * staying clear of the page's last 15 bytes so that decoding ahead never fetches from another
+ * page (and so never faults), and stopping after an instruction that can only fault.
+ */
+function buildBlock(e: usize, pa: u64, key: u64): usize {
+  store<u64>(e, KEY_NONE);
+  const recs = e + BLOCK_RECORDS;
+  let offset = <u32>(pa & 0xfff) + decode(recs, rip);
+  // An instruction that spans two pages depends on both: decode it each time instead.
+  if (offset > 4096) {
+    blockLength = 1;
+    return recs;
+  }
+  let n: u32 = 1;
+  let p = recs;
+  while (n < BLOCK_MAX && offset <= 4096 - 15 && !isFaulting(p)) {
+    p += RECORD_SIZE;
+    offset += decode(p, rip + <u64>(offset - <u32>(pa & 0xfff)));
+    n++;
+  }
+  if (markCode(pa)) dropWriteTags(pa);
+  store<u32>(e, n, 8);
+  store<u64>(e, key);
+  blockLength = n;
+  return recs;
 }

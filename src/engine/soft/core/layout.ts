@@ -15,6 +15,21 @@ export const TLB: usize = 0x11_0000;
 export const TLB_ENTRIES: u32 = 1024;
 export const TLB_ENTRY_SIZE: u32 = 32;
 export const TLB_SET_SIZE: u32 = TLB_ENTRIES * TLB_ENTRY_SIZE;
+/**
+ * Code-page words (icache.ts): one u32 per 4 KiB page of guest-physical RAM; bit 0 = the
+ * page holds cached decoded instructions, bits 1–31 = the page's code generation.
+ */
+export const CODE_PAGES: usize = 0x20_0000;
+/**
+ * Decoded-instruction cache (icache.ts): DCACHE_ENTRIES blocks, each a key, a count and up to
+ * BLOCK_MAX decoded records of consecutive instructions.
+ */
+export const DCACHE: usize = 0x60_0000;
+export const DCACHE_ENTRIES: u32 = 1 << 14;
+export const BLOCK_MAX: u32 = 16;
+export const BLOCK_RECORDS: usize = 16;
+export const RECORD_SIZE: u32 = 40;
+export const DCACHE_ENTRY_SIZE: u32 = <u32>BLOCK_RECORDS + BLOCK_MAX * RECORD_SIZE;
 /** Guest-physical address 0. */
 export const RAM_BASE: usize = 0x400_0000;
 /** Largest guest RAM the 4 GiB wasm memory leaves room for. */

@@ -11,6 +11,8 @@ import {
   CR0_PG, CR0_WP, CR4_PAE, EFER_LMA, EFER_NXE,
 } from './state';
 import { raise, raiseGP, EXC_PF } from './exceptions';
+import { pageHasCode, invalidateCodePage } from './icache';
+import { breakBlock } from './control';
 
 @external('env', 'mmioRead') declare function mmioRead(gpa: f64, size: u32): u32;
 @external('env', 'mmioWrite') declare function mmioWrite(gpa: f64, size: u32, value: u32): void;
@@ -19,7 +21,7 @@ export const ACC_READ: u32 = 0;
 export const ACC_WRITE: u32 = 1;
 export const ACC_EXEC: u32 = 2;
 
-const PAGE_MASK: u64 = ~<u64>0xfff;
+export const PAGE_MASK: u64 = ~<u64>0xfff;
 /** A tag no page-aligned address equals. */
 const NO_TAG: u64 = 1;
 const E_TAG_W: usize = 8;
@@ -62,6 +64,7 @@ export function setRamSize(size: u64): void { ramSize = size; }
 export function selectTlbSet(): void {
   tlbSet = cpl == 3 ? TLB + TLB_SET_SIZE : TLB;
   fetchPage = NO_TAG;
+  breakBlock();
 }
 
 /** Drops every cached translation (CR3 load, CR0/CR4 paging changes, SetSregs). */
@@ -69,6 +72,7 @@ export function flushTlb(): void {
   memory.fill(TLB, 0xff, TLB_SET_SIZE * 2);
   largePagesCached = false;
   fetchPage = NO_TAG;
+  breakBlock();
 }
 
 /** INVLPG: drops the translations of the page holding `va` (the whole 2 MiB page if large). */
@@ -80,6 +84,18 @@ export function invalidatePage(va: u64): void {
     dropEntry(va);
   }
   fetchPage = NO_TAG;
+  breakBlock();
+}
+
+/** Takes the write fast path away from every TLB entry that maps physical page `pa`. */
+export function dropWriteTags(pa: u64): void {
+  const page = pa & PAGE_MASK;
+  for (let e: usize = TLB; e < TLB + TLB_SET_SIZE * 2; e += TLB_ENTRY_SIZE) {
+    const tag = load<u64>(e, E_TAG_W);
+    if (tag != NO_TAG && tag + load<u64>(e, E_ADDEND) - <u64>RAM_BASE == page) {
+      store<u64>(e, NO_TAG, E_TAG_W);
+    }
+  }
 }
 
 function dropEntry(va: u64): void {
@@ -117,6 +133,8 @@ export function readPhys(pa: u64, size: u32): u64 {
 export function writePhys(pa: u64, size: u32, v: u64): void {
   if (pa + size <= ramSize) {
     const h = RAM_BASE + <usize>pa;
+    if (pageHasCode(pa)) invalidateCodePage(pa);
+    if (pageHasCode(pa + size - 1)) invalidateCodePage(pa + size - 1);
     if (size == 1) store<u8>(h, <u8>v);
     else if (size == 2) store<u16>(h, <u16>v);
     else if (size == 4) store<u32>(h, <u32>v);
@@ -230,7 +248,9 @@ export function translate(va: u64, acc: u32): u64 {
     const e = entryFor(va);
     const vpage = va & PAGE_MASK;
     store<u64>(e, vpage);
-    store<u64>(e, walkWritable && walkDirty ? vpage : NO_TAG, E_TAG_W);
+    // Writes to a page with cached code take the slow path, which invalidates the code.
+    const fastWrite = walkWritable && walkDirty && !pageHasCode(page);
+    store<u64>(e, fastWrite ? vpage : NO_TAG, E_TAG_W);
     store<u64>(e, walkExec ? vpage : NO_TAG, E_TAG_X);
     store<u64>(e, <u64>RAM_BASE + page - vpage, E_ADDEND);
     if (walkLarge) largePagesCached = true;
@@ -317,13 +337,22 @@ export function probeWrite(va: u64, size: u32): void {
 }
 
 function fetchSlow(va: u64): u32 {
+  const pa = refillFetch(va);
+  if ((va & PAGE_MASK) == fetchPage) return <u32>load<u8>(<usize>(va + fetchAddend));
+  return <u32>readPhys(pa, 1);
+}
+
+/**
+ * Translates `va` for execution and, when it is RAM, makes its page the fetch page. Returns the
+ * physical address; raises #PF or #GP as an instruction fetch would.
+ */
+export function refillFetch(va: u64): u64 {
   const pa = translate(va, ACC_EXEC);
   if ((pa & PAGE_MASK) + 4096 <= ramSize) {
     fetchPage = va & PAGE_MASK;
     fetchAddend = <u64>RAM_BASE + (pa & PAGE_MASK) - fetchPage;
-    return <u32>load<u8>(<usize>(va + fetchAddend));
   }
-  return <u32>readPhys(pa, 1);
+  return pa;
 }
 
 /** Reads an instruction byte for diagnostics: -1 when `va` does not map. */

@@ -25,7 +25,7 @@ import {
 }
 
 /** The offset part of the memory operand, truncated to the address size. */
-export function offsetOf(d: usize): u64 {
+@inline export function offsetOf(d: usize): u64 {
   let a: u64 = <u64>(<i64>load<i32>(d, D_DISP));
   const base = <u32>load<u8>(d, D_BASE);
   if (base != NO_REG) a += base == BASE_RIP ? nextRip : reg64(base);
@@ -79,12 +79,12 @@ export function rmwEa(d: usize, size: u32): u64 {
 }
 
 /** The E operand (register or memory). */
-export function readE(d: usize, size: u32): u64 {
+@inline export function readE(d: usize, size: u32): u64 {
   const rm = <u32>load<u8>(d, D_RM);
   if (rm != RM_MEM) return getReg(d, rm, size);
   return readV(ea(d), size);
 }
-export function writeE(d: usize, size: u32, v: u64): void {
+@inline export function writeE(d: usize, size: u32, v: u64): void {
   const rm = <u32>load<u8>(d, D_RM);
   if (rm != RM_MEM) putReg(d, rm, size, v);
   else writeV(ea(d), size, v);

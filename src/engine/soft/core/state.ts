@@ -3,6 +3,7 @@
 // kept in wasm globals while the engine runs and copied to/from STATE by syncOut/syncIn.
 
 import { STATE } from './layout';
+import { breakBlock } from './control';
 
 // Exchange-area slots (u64 each), mirrored by src/engine/soft/engine.ts.
 export const S_RIP: u32 = 16;
@@ -134,6 +135,7 @@ export function updateMode(): void {
   else if ((efer & EFER_LMA) != 0 && (cs & ATTR_L) != 0) mode = 64;
   else mode = (cs & ATTR_DB) != 0 ? 32 : 16;
   cpl = (cr0 & CR0_PE) == 0 ? 0 : (<u32>(cs >> 5) & 3);
+  breakBlock();
 }
 
 /** Copies the globals to the exchange area. */

@@ -68,6 +68,9 @@ export function cpuid(d: usize): void { cpuidLeaf(); }
 
 export function ud(d: usize): void { raiseUD(); }
 
+/** An instruction longer than 15 bytes (SDM Vol. 2, 2.3.11). */
+export function tooLong(d: usize): void { raiseGP(0); }
+
 /** 9E: SAHF loads SF, ZF, AF, PF and CF from AH (valid in 64-bit mode: CPUID has LAHF_LM). */
 export function sahf(d: usize): void {
   const ah = (regN(RAX, 2) >> 8) & 0xd5;

@@ -1,0 +1,114 @@
+// Specialised executors for the forms that dominate real code: register and simple memory
+// forms of MOV, the ALU operations, TEST, INC/DEC and PUSH/POP at 32 and 64 bits. The decoder
+// picks one (specialize) when the decoded instruction fits it, so the executor knows its
+// operand size and kinds without testing them; every other case runs the general executor of
+// the form. Their behaviour is the general executors', which the differential test checks.
+
+import { D_REG, D_RM, D_OPCODE, D_IMM, RM_MEM } from './decode';
+import { ea, push, pop } from './operands';
+import { readV, writeV } from './mmu';
+import { alu } from './alu';
+import { setLazy, setLazyIncDec, LF_LOGIC, LF_INC, LF_DEC } from './flags';
+import { regN, setRegN, mode } from './state';
+import { sizeMask } from './bits';
+import {
+  H_movRR64, H_movRR32, H_movLoad64, H_movLoad32, H_movStore64, H_movStore32,
+  H_aluRR64, H_aluRR32, H_aluLoad64, H_aluLoad32, H_aluRI64, H_aluRI32,
+  H_testRR64, H_testRR32, H_incDecR64, H_incDecR32, H_pushR64, H_popR64,
+  H_movEG, H_movGE, H_aluEG, H_aluGE, H_aluEI, H_testEG, H_incDec, H_pushZ, H_popZ,
+} from './gen/table';
+
+const OP_CMP: u32 = 7;
+
+@inline function reg(d: usize): u32 { return <u32>load<u8>(d, D_REG); }
+@inline function rm(d: usize): u32 { return <u32>load<u8>(d, D_RM); }
+@inline function opcode(d: usize): u32 { return <u32>load<u16>(d, D_OPCODE); }
+
+/**
+ * The specialised executor for a decoded instruction, or `handler` itself. `size` is the
+ * operand size, `rmReg` the decoded ModRM.rm register (RM_MEM for memory), `regField` ModRM.reg.
+ */
+export function specialize(handler: u32, size: u32, rmReg: u32, regField: u32): u32 {
+  if (size < 4) return handler;
+  const wide = size == 8;
+  const isMem = rmReg == RM_MEM;
+  if (handler == H_movEG) return isMem ? (wide ? H_movStore64 : H_movStore32) : (wide ? H_movRR64 : H_movRR32);
+  if (handler == H_movGE) return isMem ? (wide ? H_movLoad64 : H_movLoad32) : (wide ? H_movRR64 : H_movRR32);
+  if (handler == H_aluGE) return isMem ? (wide ? H_aluLoad64 : H_aluLoad32) : (wide ? H_aluRR64 : H_aluRR32);
+  if (isMem) return handler;
+  if (handler == H_aluEG) return wide ? H_aluRR64 : H_aluRR32;
+  if (handler == H_aluEI) return wide ? H_aluRI64 : H_aluRI32;
+  if (handler == H_testEG) return wide ? H_testRR64 : H_testRR32;
+  if (handler == H_incDec && (regField & 7) < 2) return wide ? H_incDecR64 : H_incDecR32;
+  if (mode == 64 && wide && handler == H_pushZ) return H_pushR64;
+  if (mode == 64 && wide && handler == H_popZ) return H_popR64;
+  return handler;
+}
+
+// MOV: 89 (Ev, Gv) and 8B (Gv, Ev).
+@inline function movRR(d: usize, size: u32): void {
+  const toRm = (opcode(d) & 2) == 0;
+  setRegN(toRm ? rm(d) : reg(d), size, regN(toRm ? reg(d) : rm(d), size));
+}
+export function movRR64(d: usize): void { movRR(d, 8); }
+export function movRR32(d: usize): void { movRR(d, 4); }
+export function movLoad64(d: usize): void { setRegN(reg(d), 8, readV(ea(d), 8)); }
+export function movLoad32(d: usize): void { setRegN(reg(d), 4, readV(ea(d), 4)); }
+export function movStore64(d: usize): void { writeV(ea(d), 8, regN(reg(d), 8)); }
+export function movStore32(d: usize): void { writeV(ea(d), 4, regN(reg(d), 4)); }
+
+// ALU op between registers: 01/03, 09/0B, ... 39/3B; bit 1 of the opcode selects Gv as the
+// destination.
+@inline function aluRR(d: usize, size: u32): void {
+  const op = (opcode(d) >> 3) & 7;
+  const toReg = (opcode(d) & 2) != 0;
+  const dst = toReg ? reg(d) : rm(d);
+  const src = toReg ? rm(d) : reg(d);
+  const r = alu(op, regN(dst, size), regN(src, size), size);
+  if (op != OP_CMP) setRegN(dst, size, r);
+}
+export function aluRR64(d: usize): void { aluRR(d, 8); }
+export function aluRR32(d: usize): void { aluRR(d, 4); }
+
+// ALU op Gv, [mem].
+@inline function aluLoad(d: usize, size: u32): void {
+  const op = (opcode(d) >> 3) & 7;
+  const r = alu(op, regN(reg(d), size), readV(ea(d), size), size);
+  if (op != OP_CMP) setRegN(reg(d), size, r);
+}
+export function aluLoad64(d: usize): void { aluLoad(d, 8); }
+export function aluLoad32(d: usize): void { aluLoad(d, 4); }
+
+// 81/83 /op with a register destination.
+@inline function aluRI(d: usize, size: u32): void {
+  const op = reg(d) & 7;
+  const r = alu(op, regN(rm(d), size), load<u64>(d, D_IMM), size);
+  if (op != OP_CMP) setRegN(rm(d), size, r);
+}
+export function aluRI64(d: usize): void { aluRI(d, 8); }
+export function aluRI32(d: usize): void { aluRI(d, 4); }
+
+// 85 with a register operand.
+@inline function testRR(d: usize, size: u32): void {
+  const a = regN(rm(d), size);
+  const b = regN(reg(d), size);
+  setLazy(LF_LOGIC, size, a, b, a & b);
+}
+export function testRR64(d: usize): void { testRR(d, 8); }
+export function testRR32(d: usize): void { testRR(d, 4); }
+
+// FF /0 and /1 on a register.
+@inline function incDecR(d: usize, size: u32): void {
+  const dec = (reg(d) & 7) == 1;
+  const a = regN(rm(d), size);
+  const r = (dec ? a - 1 : a + 1) & sizeMask(size);
+  setRegN(rm(d), size, r);
+  setLazyIncDec(dec ? LF_DEC : LF_INC, size, a, r);
+}
+export function incDecR64(d: usize): void { incDecR(d, 8); }
+export function incDecR32(d: usize): void { incDecR(d, 4); }
+
+// 50+r / 58+r in 64-bit mode.
+export function pushR64(d: usize): void { push(regN(reg(d), 8), 8); }
+export function popR64(d: usize): void { setRegN(reg(d), 8, pop(8)); }
+
