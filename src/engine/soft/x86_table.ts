@@ -962,4 +962,6 @@ export const DECODER_EXECUTORS: readonly string[] = [
   'incDecR32',
   'pushR64',
   'popR64',
+  'callRel64',
+  'ret64',
 ];

@@ -211,7 +211,7 @@ export function decode(d: usize, ip: u64): u32 {
   // A bad LOCK faults only once the whole instruction is fetched (a fetch fault comes first).
   if (lock != 0 && ((info & INFO_LOCK) == 0 || rm != RM_MEM)) return faulting(d, ip, 0);
 
-  store<u16>(d, <u16>specialize(handler, osize, rm, reg), D_HANDLER);
+  store<u16>(d, <u16>specialize(handler, osize, rm, reg, opcode), D_HANDLER);
   store<u8>(d, <u8>(pos - ip), D_LEN);
   store<u8>(d, <u8>osize, D_OSIZE);
   store<u8>(d, <u8>asize, D_ASIZE);

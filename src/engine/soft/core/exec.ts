@@ -50,5 +50,5 @@ export { inPort, outPort, hlt, flagOp, cpuid, ud, tooLong, sahf, lahf } from './
 export {
   movRR64, movRR32, movLoad64, movLoad32, movStore64, movStore32,
   aluRR64, aluRR32, aluLoad64, aluLoad32, aluRI64, aluRI32,
-  testRR64, testRR32, incDecR64, incDecR32, pushR64, popR64,
+  testRR64, testRR32, incDecR64, incDecR32, pushR64, popR64, callRel64, ret64,
 } from './fast';

@@ -1,21 +1,25 @@
 // Specialised executors for the forms that dominate real code: register and simple memory
-// forms of MOV, the ALU operations, TEST, INC/DEC and PUSH/POP at 32 and 64 bits. The decoder
+// forms of MOV, the ALU operations, TEST, INC/DEC at 32 and 64 bits, and PUSH/POP/CALL/RET
+// in 64-bit mode. A stack form whose access misses the TLB fast path, or that would fault,
+// runs the general executor, which raises the fault precisely. The decoder
 // picks one (specialize) when the decoded instruction fits it, so the executor knows its
 // operand size and kinds without testing them; every other case runs the general executor of
 // the form. Their behaviour is the general executors', which the differential test checks.
 
 import { D_REG, D_RM, D_OPCODE, D_IMM, RM_MEM } from './decode';
-import { ea, push, pop } from './operands';
-import { readV, writeV } from './mmu';
+import { ea } from './operands';
+import { readV, writeV, readPtr, writePtr, canonical } from './mmu';
+import { pushZ, popZ, callRel, retNear } from './branch';
 import { alu } from './alu';
 import { setLazy, setLazyIncDec, LF_LOGIC, LF_INC, LF_DEC } from './flags';
-import { regN, setRegN, mode } from './state';
+import { regN, setRegN, reg64, setReg64, mode, nextRip, RSP } from './state';
 import { sizeMask } from './bits';
 import {
   H_movRR64, H_movRR32, H_movLoad64, H_movLoad32, H_movStore64, H_movStore32,
   H_aluRR64, H_aluRR32, H_aluLoad64, H_aluLoad32, H_aluRI64, H_aluRI32,
-  H_testRR64, H_testRR32, H_incDecR64, H_incDecR32, H_pushR64, H_popR64,
-  H_movEG, H_movGE, H_aluEG, H_aluGE, H_aluEI, H_testEG, H_incDec, H_pushZ, H_popZ,
+  H_testRR64, H_testRR32, H_incDecR64, H_incDecR32, H_pushR64, H_popR64, H_callRel64,
+  H_ret64, H_movEG, H_movGE, H_aluEG, H_aluGE, H_aluEI, H_testEG, H_incDec, H_pushZ, H_popZ,
+  H_callRel, H_retNear,
 } from './gen/table';
 
 const OP_CMP: u32 = 7;
@@ -28,8 +32,16 @@ const OP_CMP: u32 = 7;
  * The specialised executor for a decoded instruction, or `handler` itself. `size` is the
  * operand size, `rmReg` the decoded ModRM.rm register (RM_MEM for memory), `regField` ModRM.reg.
  */
-export function specialize(handler: u32, size: u32, rmReg: u32, regField: u32): u32 {
+export function specialize(
+  handler: u32, size: u32, rmReg: u32, regField: u32, opcodeIn: u32,
+): u32 {
   if (size < 4) return handler;
+  if (mode == 64 && size == 8) {
+    if (handler == H_pushZ) return H_pushR64;
+    if (handler == H_popZ) return H_popR64;
+    if (handler == H_callRel) return H_callRel64;
+    if (handler == H_retNear && opcodeIn == 0xc3) return H_ret64;
+  }
   const wide = size == 8;
   const isMem = rmReg == RM_MEM;
   if (handler == H_movEG) return isMem ? (wide ? H_movStore64 : H_movStore32) : (wide ? H_movRR64 : H_movRR32);
@@ -40,8 +52,6 @@ export function specialize(handler: u32, size: u32, rmReg: u32, regField: u32): 
   if (handler == H_aluEI) return wide ? H_aluRI64 : H_aluRI32;
   if (handler == H_testEG) return wide ? H_testRR64 : H_testRR32;
   if (handler == H_incDec && (regField & 7) < 2) return wide ? H_incDecR64 : H_incDecR32;
-  if (mode == 64 && wide && handler == H_pushZ) return H_pushR64;
-  if (mode == 64 && wide && handler == H_popZ) return H_popR64;
   return handler;
 }
 
@@ -108,7 +118,39 @@ export function testRR32(d: usize): void { testRR(d, 4); }
 export function incDecR64(d: usize): void { incDecR(d, 8); }
 export function incDecR32(d: usize): void { incDecR(d, 4); }
 
-// 50+r / 58+r in 64-bit mode.
-export function pushR64(d: usize): void { push(regN(reg(d), 8), 8); }
-export function popR64(d: usize): void { setRegN(reg(d), 8, pop(8)); }
+// The stack in 64-bit mode: SS has base 0, RSP is the address. POP RSP keeps the popped value.
+export function pushR64(d: usize): void {
+  const sp = reg64(RSP) - 8;
+  const h = writePtr(sp, 8);
+  if (h == 0) { pushZ(d); return; }
+  store<u64>(h, regN(reg(d), 8));
+  setReg64(RSP, sp);
+}
 
+export function popR64(d: usize): void {
+  const sp = reg64(RSP);
+  const h = readPtr(sp, 8);
+  if (h == 0) { popZ(d); return; }
+  setReg64(RSP, sp + 8);
+  setReg64(reg(d), load<u64>(h));
+}
+
+export function callRel64(d: usize): void {
+  const sp = reg64(RSP) - 8;
+  const h = writePtr(sp, 8);
+  const t = nextRip + load<u64>(d, D_IMM);
+  if (h == 0 || !canonical(t)) { callRel(d); return; }
+  store<u64>(h, nextRip);
+  setReg64(RSP, sp);
+  nextRip = t;
+}
+
+export function ret64(d: usize): void {
+  const sp = reg64(RSP);
+  const h = readPtr(sp, 8);
+  if (h == 0) { retNear(d); return; }
+  const t = load<u64>(h);
+  if (!canonical(t)) { retNear(d); return; }
+  setReg64(RSP, sp + 8);
+  nextRip = t;
+}

@@ -291,6 +291,27 @@ export function probe(va: u64): u64 {
   writeSlow(va, size, v);
 }
 
+/**
+ * The host address of `[va, va + size)` when a read may take the fast path (the TLB maps the
+ * page to RAM and the access stays inside it), else 0. A hit implies a canonical address.
+ */
+@inline export function readPtr(va: u64, size: u32): usize {
+  const e = entryFor(va);
+  if (load<u64>(e) == (va & PAGE_MASK) && (va & 0xfff) <= 4096 - <u64>size) {
+    return <usize>(va + load<u64>(e, E_ADDEND));
+  }
+  return 0;
+}
+
+/** As readPtr, for a write (the page is writable, dirty and holds no cached code). */
+@inline export function writePtr(va: u64, size: u32): usize {
+  const e = entryFor(va);
+  if (load<u64>(e, E_TAG_W) == (va & PAGE_MASK) && (va & 0xfff) <= 4096 - <u64>size) {
+    return <usize>(va + load<u64>(e, E_ADDEND));
+  }
+  return 0;
+}
+
 function readSlow(va: u64, size: u32): u64 {
   if ((va & 0xfff) + <u64>size > 4096) {
     // Crossing a page: translate both pages first so a fault leaves nothing half done.
