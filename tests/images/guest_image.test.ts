@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { prepareGuestImage } from '../../src/images/guest_image.js';
+import { BUSYBOX_APPLETS, GUEST_TEST_FILE } from '../../src/images/initramfs.js';
+import { debianGuest, withoutApt } from './debian_guest.js';
+
+const skip = withoutApt();
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** One member of a cpio archive, through the system cpio. */
+function cpioMember(archive: Uint8Array, path: string): Buffer {
+  return execFileSync('cpio', ['-i', '--to-stdout', '--quiet', path], {
+    input: archive,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+}
+
+describe('the Debian guest image', { skip }, () => {
+  test('is the kernel behind linux-image-amd64, as a bzImage named after its release', async () => {
+    const { kernel } = await debianGuest();
+    assert.match(kernel.package, /^linux-image-\d.*-amd64$/);
+    assert.equal(kernel.package, `linux-image-${kernel.release}`);
+    assert.equal(basename(kernel.path), `vmlinuz-${kernel.release}`);
+    const image = readFileSync(kernel.path);
+    assert.equal(image.toString('latin1', 0x202, 0x206), 'HdrS');
+    assert.equal(
+      readFileSync(join(dirname(kernel.path), 'release'), 'utf8'),
+      `${kernel.release}\n`,
+    );
+  });
+
+  test('has an initramfs with busybox, its applets, /init and the test file', async () => {
+    const { initramfs } = await debianGuest();
+    assert.equal(initramfs.compression, 'gzip');
+    const archive = gunzipSync(readFileSync(initramfs.path));
+    const listing = execFileSync('cpio', ['-t', '--quiet'], { input: archive }).toString();
+    for (const path of ['init', 'bin/busybox', 'bin/sh', 'dev/console', 'proc', 'sys']) {
+      assert.ok(listing.split('\n').includes(path), `${path} is in the archive`);
+    }
+    const content = cpioMember(archive, GUEST_TEST_FILE.path.slice(1)).toString();
+    assert.equal(content, GUEST_TEST_FILE.content);
+
+    // The static busybox runs on the host too: every linked applet must be compiled in.
+    const dir = mkdtempSync(join(tmpdir(), 'vmd-busybox-'));
+    dirs.push(dir);
+    const busybox = join(dir, 'busybox');
+    writeFileSync(busybox, cpioMember(archive, 'bin/busybox'));
+    chmodSync(busybox, 0o755);
+    const applets = new Set(execFileSync(busybox, ['--list']).toString().split('\n'));
+    for (const applet of BUSYBOX_APPLETS) assert.ok(applets.has(applet), `busybox has ${applet}`);
+  });
+
+  test('a second run finds everything in the cache and downloads nothing', async () => {
+    const first = await debianGuest();
+    const again = await prepareGuestImage();
+    assert.deepEqual(again.downloaded, []);
+    assert.equal(again.kernel.path, first.kernel.path);
+    assert.equal(again.initramfs.path, first.initramfs.path);
+  });
+
+  test('without apt, the last image made is used', async () => {
+    const first = await debianGuest();
+    const path = process.env.PATH;
+    const empty = mkdtempSync(join(tmpdir(), 'vmd-nopath-'));
+    dirs.push(empty);
+    process.env.PATH = empty; // apt-cache cannot be found
+    try {
+      const offline = await prepareGuestImage();
+      assert.equal(offline.fromManifest, true);
+      assert.equal(offline.kernel.path, first.kernel.path);
+      assert.equal(offline.initramfs.path, first.initramfs.path);
+      await assert.rejects(
+        prepareGuestImage({ cacheDir: join(empty, 'cache') }),
+        /^ToolError: apt-cache is not installed \(Debian: apt-get install apt\)$/,
+      );
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+});
