@@ -3,12 +3,7 @@ import { test } from 'node:test';
 
 import type { PioSize } from '../engine/types.js';
 import { IoBus } from './bus.js';
-import {
-  PCI_CONFIG_ADDRESS,
-  PCI_CONFIG_DATA,
-  PciConfigSpace,
-  PciHost,
-} from './pci_host.js';
+import { PCI_CONFIG_ADDRESS, PCI_CONFIG_DATA, PciConfigSpace, PciHost } from './pci_host.js';
 
 /** Configuration address of bus 0, `device`, `func`, register `reg`, enable bit set. */
 function cfg(device: number, func: number, reg: number): number {

@@ -3,14 +3,15 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import {
-  decompressPayload,
-  extractVmlinux,
-  isBzImage,
-  parseBzImage,
-} from './bzimage.js';
+import { decompressPayload, extractVmlinux, isBzImage, parseBzImage } from './bzimage.js';
 import { KernelLoadError } from './elf.js';
-import { gzipPayload, makeBzImage, tinyElf, withSize, xzPayload } from '../../tests/helpers/synthetic_kernels.js';
+import {
+  gzipPayload,
+  makeBzImage,
+  tinyElf,
+  withSize,
+  xzPayload,
+} from '../../tests/helpers/synthetic_kernels.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
