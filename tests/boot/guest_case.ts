@@ -45,8 +45,17 @@ export interface CaseOptions {
   instructionLimit?: number;
 }
 
-/** Builds `tests/guests/NAME.asm` with the case's defines and runs it on 64 MiB of RAM. */
-export async function runCase(name: string, options: CaseOptions = {}): Promise<GuestRun> {
+/** A case's machine before it runs, and what it has written to its console so far. */
+export interface CaseMachine {
+  readonly machine: Machine;
+  readonly console: () => string;
+}
+
+/**
+ * Builds `tests/guests/NAME.asm` with the case's defines into a fresh machine with 64 MiB of
+ * RAM, prepared and at its entry, for a test that drives the vCPU itself.
+ */
+export async function createCase(name: string, options: CaseOptions = {}): Promise<CaseMachine> {
   const kernel = await assembleGuest(
     join(REPO_ROOT, 'tests/guests', `${name}.asm`),
     options.defines ?? {},
@@ -68,8 +77,14 @@ export async function runCase(name: string, options: CaseOptions = {}): Promise<
     machine.vcpu.setSregs(sregs);
   }
   options.prepare?.(machine);
+  return { machine, console: () => Buffer.concat(chunks).toString('latin1') };
+}
+
+/** Builds `tests/guests/NAME.asm` with the case's defines and runs it on 64 MiB of RAM. */
+export async function runCase(name: string, options: CaseOptions = {}): Promise<GuestRun> {
+  const { machine, console } = await createCase(name, options);
   const stop = machine.run();
-  return { machine, stop, console: Buffer.concat(chunks).toString('latin1') };
+  return { machine, stop, console: console() };
 }
 
 export const hex = (v: bigint | number): string => `0x${v.toString(16)}`;
