@@ -200,6 +200,11 @@ export interface Vcpu {
 export interface VmSpec {
   /** Guest RAM in bytes, a multiple of 4 KiB. */
   memorySize: number;
+  /**
+   * The machine's virtual clock in nanoseconds, shared with its timers; the software engine's
+   * TSC counts it at 1 GHz. Defaults to the host's monotonic clock from VM creation.
+   */
+  clockNs?: () => number;
 }
 
 /** One virtual machine: guest memory and its vCPUs. */

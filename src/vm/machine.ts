@@ -1,38 +1,51 @@
 /**
- * A virtual machine as the VM process sees it: guest memory, one vCPU, the devices on an I/O
- * bus, and a kernel loaded and entered. `run()` drives the vCPU until the guest stops.
+ * A virtual machine as the VM process sees it: guest memory, one vCPU, the PC platform's
+ * chips (pc.ts) on an I/O bus, and a kernel loaded and entered. `run()` drives the vCPU until
+ * the guest stops; between run slices the machine advances the timers, hands the 8259's
+ * interrupts to the vCPU when it can take them, and sleeps while the guest halts.
  *
- * The platform so far: COM1 (ns8250 at 0x3f8, IRQ 4, interrupt not yet wired to a PIC) and the
- * debug-exit port 0xf4. Kernels are ELF executables or, on request, flat 64-bit images, entered
- * in long mode as the Linux 64-bit boot protocol enters a kernel.
+ * Kernels are ELF executables or, on request, flat 64-bit images, entered in long mode as the
+ * Linux 64-bit boot protocol enters a kernel; Linux itself (a bzImage, or a vmlinux given a
+ * command line or an initrd) is loaded with its boot parameters (linux.ts).
  */
 
+import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SoftHypervisor } from '../engine/soft/engine.js';
 import type { Hypervisor, Vcpu, Vm, VcpuExit } from '../engine/types.js';
-import { IoBus } from '../devices/bus.js';
-import { DebugExit, DEBUG_EXIT_PORT } from '../devices/debug_exit.js';
-import { Ns8250 } from '../devices/ns8250.js';
+import type { IoBus } from '../devices/bus.js';
+import type { VirtualClock } from '../devices/clock.js';
+import type { Ns8250 } from '../devices/ns8250.js';
 import type { CharBackend } from '../devices/types.js';
-import { NO_IRQ } from '../devices/types.js';
 import { KernelLoadError, loadKernelFile } from './elf.js';
 import type { KernelImage } from './elf.js';
+import { isBzImage } from './bzimage.js';
+import { loadLinux } from './linux.js';
+import { PcPlatform } from './pc.js';
 import { setupLongMode } from './x86_boot.js';
 import { describeException, formatVcpuState } from './diagnostics.js';
 
-/** COM1's base port and port count. */
-export const COM1_PORT = 0x3f8;
-const UART_PORTS = 8;
-/** Instructions per vCPU run slice: the machine regains control this often. */
-const RUN_SLICE = 1_000_000;
+export { COM1_PORT } from './pc.js';
+const RFLAGS_IF = 1n << 9n;
+/** Instructions per vCPU run slice: timers and interrupts are looked at this often. */
+const RUN_SLICE = 200_000;
+/** The longest a halted vCPU sleeps before looking again (input may have come). */
+const MAX_IDLE_NS = 10_000_000n;
+/** What the kernel needs on this platform: no APIC and no ACPI, the TSC rate the engine keeps. */
+export const LINUX_PLATFORM_ARGS = 'noapic nolapic acpi=off tsc_early_khz=1000000';
 
 /** How a machine is built. */
 export interface MachineConfig {
   /** Guest RAM in bytes. */
   memorySize: number;
-  /** Path of the kernel: an ELF executable, or a flat 64-bit image when `flat` is set. */
+  /** Path of the kernel: an ELF executable, a Linux bzImage, or a flat image with `flat`. */
   kernel: string;
   /** Accept a non-ELF kernel as a flat image loaded and entered at 1 MiB. */
   flat?: boolean;
+  /** Linux: the initrd's path. Setting it (or `cmdline`) boots the kernel as Linux. */
+  initrd?: string;
+  /** Linux: the command line; LINUX_PLATFORM_ARGS are appended. */
+  cmdline?: string;
   /** Where COM1's output goes. */
   console: CharBackend;
   /** The engine; the software engine by default. */
@@ -54,37 +67,64 @@ export type MachineStop =
   /** The instruction limit was reached. */
   | { readonly kind: 'limit'; readonly detail: string };
 
+type Stop = Exclude<MachineStop, { kind: 'debug-exit' }>;
+
 /** An error in what the user asked for (a kernel file, a size): reported without a stack. */
 export class MachineConfigError extends Error {
   override name = 'MachineConfigError';
+}
+
+/** The host's monotonic clock from now, in nanoseconds: the machine's virtual time. */
+function hostClock(): VirtualClock {
+  const origin = process.hrtime.bigint();
+  return { now: () => process.hrtime.bigint() - origin };
 }
 
 /** A built virtual machine, ready to run. */
 export class Machine {
   readonly vm: Vm;
   readonly vcpu: Vcpu;
+  readonly platform: PcPlatform;
   readonly bus: IoBus;
   readonly com1: Ns8250;
   readonly kernel: KernelImage;
+  readonly clock: VirtualClock;
   readonly #limit: number;
   #exitCode: number | undefined;
+  /** The vCPU executed HLT with interrupts enabled and waits for one. */
+  #halted = false;
+  /** Console input not yet taken by the UART's receiver. */
+  #input: number[] = [];
+  /** Wakes a synchronous sleep early. */
+  readonly #wake = new Int32Array(new SharedArrayBuffer(4));
 
-  private constructor(vm: Vm, kernel: KernelImage, config: MachineConfig) {
+  private constructor(
+    vm: Vm,
+    kernel: KernelImage,
+    clock: VirtualClock,
+    config: MachineConfig,
+    bootParams: bigint | undefined,
+  ) {
     this.vm = vm;
     this.kernel = kernel;
+    this.clock = clock;
     this.#limit = config.instructionLimit ?? Infinity;
-    this.bus = new IoBus();
-    this.com1 = new Ns8250({ name: 'com1', irq: NO_IRQ, backend: config.console });
-    this.bus.addPio(COM1_PORT, UART_PORTS, this.com1);
-    const debugExit = new DebugExit({
-      onExit: (code) => {
+    this.platform = new PcPlatform({
+      memorySize: config.memorySize,
+      console: config.console,
+      clock,
+      onDebugExit: (code) => {
         this.#exitCode = code;
         this.vcpu.kick();
       },
     });
-    this.bus.addPio(DEBUG_EXIT_PORT, 1, debugExit);
+    this.bus = this.platform.bus;
+    this.com1 = this.platform.com1;
     this.vcpu = vm.createVcpu(0, this.bus);
-    const { regs, sregs } = setupLongMode(vm.memory, { entry: kernel.entry });
+    const { regs, sregs } = setupLongMode(vm.memory, {
+      entry: kernel.entry,
+      ...(bootParams === undefined ? {} : { bootParams }),
+    });
     this.vcpu.setSregs(sregs);
     this.vcpu.setRegs(regs);
   }
@@ -92,39 +132,115 @@ export class Machine {
   /** Builds a machine: creates the VM, loads the kernel and sets the vCPU at its entry. */
   static async create(config: MachineConfig): Promise<Machine> {
     const hypervisor = config.hypervisor ?? new SoftHypervisor();
+    const clock = hostClock();
     let vm: Vm;
     try {
-      vm = await hypervisor.createVm({ memorySize: config.memorySize });
+      vm = await hypervisor.createVm({
+        memorySize: config.memorySize,
+        clockNs: () => Number(clock.now()),
+      });
     } catch (error) {
       if (error instanceof RangeError) throw new MachineConfigError(error.message);
       throw error;
     }
-    let kernel: KernelImage;
     try {
-      kernel = await loadKernelFile(config.kernel, vm.memory, { flat: config.flat === true });
+      if (await Machine.#isLinux(config)) {
+        const cmdline = `${config.cmdline ?? ''} ${LINUX_PLATFORM_ARGS}`.trim();
+        const boot = await loadLinux(vm.memory, {
+          kernel: config.kernel,
+          cmdline,
+          ...(config.initrd === undefined ? {} : { initrd: config.initrd }),
+        });
+        return new Machine(vm, boot.kernel, clock, config, boot.bootParams);
+      }
+      const kernel = await loadKernelFile(config.kernel, vm.memory, { flat: config.flat === true });
+      return new Machine(vm, kernel, clock, config, undefined);
     } catch (error) {
       if (error instanceof KernelLoadError) throw new MachineConfigError(error.message);
       throw error;
     }
-    return new Machine(vm, kernel, config);
+  }
+
+  static async #isLinux(config: MachineConfig): Promise<boolean> {
+    if (config.initrd !== undefined || config.cmdline !== undefined) return true;
+    try {
+      return isBzImage(await readFile(config.kernel));
+    } catch {
+      return false; // loadKernelFile reports an unreadable file
+    }
+  }
+
+  /** Queues console input for COM1's receiver. */
+  sendInput(bytes: Uint8Array): void {
+    for (const b of bytes) this.#input.push(b);
+    Atomics.notify(this.#wake, 0);
   }
 
   /** Runs the guest until it stops. Blocks the calling thread (a VM's vCPU thread). */
   run(): MachineStop {
     for (;;) {
-      const left = this.#limit - this.vcpu.instructionCount;
-      if (left <= 0) {
-        return this.#stop({
-          kind: 'limit',
-          detail: `stopped after ${this.vcpu.instructionCount} instructions`,
-        });
-      }
-      const exit = this.vcpu.run(Math.min(RUN_SLICE, left));
-      this.com1.flush();
-      if (this.#exitCode !== undefined) return { kind: 'debug-exit', code: this.#exitCode };
-      const stop = this.#handle(exit);
-      if (stop !== undefined) return this.#stop(stop);
+      const step = this.#step();
+      if (typeof step === 'object') return step;
+      if (typeof step === 'bigint') Atomics.wait(this.#wake, 0, 0, Number(step) / 1e6);
     }
+  }
+
+  /** Runs the guest until it stops, yielding to the event loop between slices (for input). */
+  async runAsync(): Promise<MachineStop> {
+    for (;;) {
+      const step = this.#step();
+      if (typeof step === 'object') return step;
+      if (typeof step === 'bigint') await sleep(Number(step) / 1e6);
+      else await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /**
+   * One slice: input, timers and interrupts, then the vCPU. Returns the stop, or how long to
+   * sleep (ns) while the guest halts, or undefined to go on.
+   */
+  #step(): MachineStop | bigint | undefined {
+    const left = this.#limit - this.vcpu.instructionCount;
+    if (left <= 0) {
+      return this.#stop({
+        kind: 'limit',
+        detail: `stopped after ${this.vcpu.instructionCount} instructions`,
+      });
+    }
+    this.#feedInput();
+    this.platform.updateTimers();
+    this.#offerInterrupt();
+    if (this.#halted) {
+      const deadline = this.platform.nextDeadline();
+      const wait = deadline === undefined ? MAX_IDLE_NS : deadline - this.clock.now();
+      return wait <= 0n ? undefined : wait < MAX_IDLE_NS ? wait : MAX_IDLE_NS;
+    }
+    const exit = this.vcpu.run(Math.min(RUN_SLICE, left));
+    this.platform.flush();
+    if (this.#exitCode !== undefined) return { kind: 'debug-exit', code: this.#exitCode };
+    const stop = this.#handle(exit);
+    return stop === undefined ? undefined : this.#stop(stop);
+  }
+
+  /** Gives the vCPU the 8259's interrupt when it can take one, else asks to be told when. */
+  #offerInterrupt(): void {
+    if (!this.platform.pic.hasInterrupt()) {
+      this.vcpu.requestInterruptWindow(false);
+      return;
+    }
+    if (this.vcpu.interruptible) {
+      this.vcpu.requestInterruptWindow(false);
+      this.vcpu.injectInterrupt(this.platform.pic.acknowledge());
+      this.#halted = false;
+    } else {
+      this.vcpu.requestInterruptWindow(true);
+    }
+  }
+
+  #feedInput(): void {
+    if (this.#input.length === 0) return;
+    const n = Math.min(this.com1.rxSpace(), this.#input.length);
+    if (n > 0) this.com1.receive(Uint8Array.from(this.#input.splice(0, n)));
   }
 
   /** The vCPU's registers, formatted for a person. */
@@ -132,17 +248,22 @@ export class Machine {
     return formatVcpuState(this.vcpu.getRegs(), this.vcpu.getSregs());
   }
 
-  #handle(exit: VcpuExit): Exclude<MachineStop, { kind: 'debug-exit' }> | undefined {
+  #handle(exit: VcpuExit): Stop | undefined {
     switch (exit.kind) {
       case 'interrupted':
       case 'irq-window':
         return undefined;
-      case 'hlt':
-        // No interrupt source is wired yet, so a halted vCPU never wakes.
+      case 'hlt': {
+        const { rip, rflags } = this.vcpu.getRegs();
+        if ((rflags & RFLAGS_IF) !== 0n) {
+          this.#halted = true;
+          return undefined;
+        }
         return {
           kind: 'halted',
-          detail: `hlt at rip 0x${(this.vcpu.getRegs().rip - 1n).toString(16)} with no interrupt source`,
+          detail: `hlt at rip 0x${(rip - 1n).toString(16)} with interrupts disabled`,
         };
+      }
       case 'shutdown':
         return { kind: 'shutdown', detail: exit.reason };
       case 'exception':
@@ -150,7 +271,7 @@ export class Machine {
     }
   }
 
-  #stop(stop: Exclude<MachineStop, { kind: 'debug-exit' }>): MachineStop {
+  #stop(stop: Stop): MachineStop {
     return { ...stop, detail: `${stop.detail}\n${this.describeVcpu()}` };
   }
 }

@@ -46,7 +46,7 @@ test('port writes nobody claims are dropped and counted; reads see the floating 
   assert.equal(run.console, 'ff\n', explain(run));
   assert.deepEqual(run.stop, { kind: 'debug-exit', code: 33 }, explain(run));
   const counts = run.machine.bus.unclaimed;
-  assert.equal(counts.pioWrites, 2, 'out 0x80 and out 0x1234 were unclaimed');
+  assert.equal(counts.pioWrites, 2, 'out 0xe9 and out 0x1234 were unclaimed');
   assert.equal(counts.pioReads, 1, 'in 0x1234 was unclaimed');
 });
 

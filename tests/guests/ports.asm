@@ -1,4 +1,4 @@
-; Writes to ports nobody claims (0x80, the POST-code port, and 0x1234), reads one back, and
+; Writes to ports nobody claims (0xe9, the Bochs debug port, and 0x1234), reads one back, and
 ; reports the value it read on COM1 as "ff" when the floating bus returned all ones; then exits
 ; through the debug-exit port with 0x10 (exit code 33).
 bits 64
@@ -6,7 +6,7 @@ section .text
 global start
 start:
     mov al, 0x55
-    out 0x80, al
+    out 0xe9, al
     mov dx, 0x1234
     mov eax, 0xdeadbeef
     out dx, eax

@@ -46,6 +46,10 @@ const EXIT_BUDGET = 0;
 const EXIT_KICK = 1;
 const EXIT_HLT = 2;
 const EXIT_IRQ_WINDOW = 3;
+// deliverException() results, mirroring core/interrupts.ts.
+const DELIVERED = 0;
+const SHUTDOWN = 1;
+const NO_IDT = 2;
 const ATT_KICK = 1;
 const ATT_IRQ_WINDOW = 2;
 /** Instructions per run() when the caller names no budget. */
@@ -68,6 +72,8 @@ interface CoreExports {
   fetchedAddress(): number;
   fetchedLength(): number;
   invalidateCode(gpa: number, length: number): void;
+  deliverException(): number;
+  injectExternal(vector: number): void;
   run(budget: number): number;
 }
 
@@ -116,11 +122,14 @@ class SoftVcpu implements Vcpu {
   readonly #attention: Int32Array;
   readonly #attentionIndex: number;
   readonly #bytes: Uint8Array;
+  /** An exit decided outside run() (a triple fault while injecting), reported by the next run. */
+  #pendingExit: VcpuExit | undefined;
 
-  constructor(memory: WebAssembly.Memory, ramSize: number, io: IoHandler) {
+  constructor(memory: WebAssembly.Memory, ramSize: number, io: IoHandler, clockNs: () => number) {
     const imports = {
       env: {
         memory,
+        clockNs,
         pioRead: (port: number, size: number): number => io.pioRead(port, size as PioSize),
         pioWrite: (port: number, size: number, value: number): void => {
           io.pioWrite(port, size as PioSize, value);
@@ -148,24 +157,59 @@ class SoftVcpu implements Vcpu {
   }
 
   run(budget = DEFAULT_BUDGET): VcpuExit {
-    let code: number;
-    try {
-      code = this.#core.run(budget);
-    } catch (error) {
-      const vector = this.#core.takeException();
-      if (vector < 0) throw error;
-      return this.#exceptionExit(vector);
+    if (this.#pendingExit !== undefined) {
+      const exit = this.#pendingExit;
+      this.#pendingExit = undefined;
+      return exit;
     }
-    switch (code) {
-      case EXIT_BUDGET:
-      case EXIT_KICK:
-        return { kind: 'interrupted' };
-      case EXIT_HLT:
-        return { kind: 'hlt' };
-      case EXIT_IRQ_WINDOW:
-        return { kind: 'irq-window' };
-      default:
-        throw new Error(`software engine returned unknown exit code ${code}`);
+    const start = this.#core.instructionCount();
+    for (;;) {
+      let code: number;
+      try {
+        code = this.#core.run(budget - (this.#core.instructionCount() - start));
+      } catch (error) {
+        const exit = this.#afterTrap(error);
+        if (exit !== undefined) return exit;
+        continue;
+      }
+      switch (code) {
+        case EXIT_BUDGET:
+        case EXIT_KICK:
+          return { kind: 'interrupted' };
+        case EXIT_HLT:
+          return { kind: 'hlt' };
+        case EXIT_IRQ_WINDOW:
+          return { kind: 'irq-window' };
+        default:
+          throw new Error(`software engine returned unknown exit code ${code}`);
+      }
+    }
+  }
+
+  /**
+   * A trap left the core: deliver the pending exception through the guest's IDT (a fault
+   * while delivering traps again and escalates: #DF, then a triple fault). Returns the exit to
+   * report, or undefined to go on running. A trap with nothing pending is an engine bug.
+   */
+  #afterTrap(error: unknown): VcpuExit | undefined {
+    for (;;) {
+      const vector = this.#state[S_EXC] ?? 0n;
+      let result: number;
+      try {
+        result = this.#core.deliverException();
+      } catch {
+        continue; // a fault during delivery: deliver (or escalate) that one
+      }
+      switch (result) {
+        case DELIVERED:
+          return undefined;
+        case SHUTDOWN:
+          return { kind: 'shutdown', reason: `triple fault (exception ${vector} during #DF)` };
+        case NO_IDT:
+          return this.#exceptionExit(Number(vector));
+        default:
+          throw error;
+      }
     }
   }
 
@@ -276,10 +320,16 @@ class SoftVcpu implements Vcpu {
   }
 
   injectInterrupt(vector: number): void {
-    throw new Error(
-      `cannot inject interrupt vector ${vector}: the software engine does not deliver ` +
-        'interrupts through the IDT yet',
-    );
+    if (!Number.isInteger(vector) || vector < 0 || vector > 255) {
+      throw new RangeError(`interrupt vector ${vector} is not 0–255`);
+    }
+    try {
+      this.#core.injectExternal(vector);
+    } catch (error) {
+      // A fault while delivering: it is delivered in turn when the vCPU next runs, or ends it.
+      const exit = this.#afterTrap(error);
+      if (exit !== undefined) this.#pendingExit = exit;
+    }
   }
 
   requestInterruptWindow(on: boolean): void {
@@ -305,6 +355,7 @@ class SoftVcpu implements Vcpu {
 class SoftVm implements Vm {
   readonly memory: GuestMemory;
   readonly #wasmMemory: WebAssembly.Memory;
+  readonly #clockNs: () => number;
   #vcpu: SoftVcpu | undefined;
 
   constructor(spec: VmSpec) {
@@ -321,6 +372,8 @@ class SoftVm implements Vm {
       );
     }
     this.#wasmMemory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    const origin = process.hrtime.bigint();
+    this.#clockNs = spec.clockNs ?? ((): number => Number(process.hrtime.bigint() - origin));
     this.memory = new GuestMemory(this.#wasmMemory.buffer, {
       base: RAM_BASE,
       size: memorySize,
@@ -334,7 +387,7 @@ class SoftVm implements Vm {
     if (index !== 0 || this.#vcpu !== undefined) {
       throw new Error('the software engine runs one vCPU per VM');
     }
-    this.#vcpu = new SoftVcpu(this.#wasmMemory, this.memory.size, io);
+    this.#vcpu = new SoftVcpu(this.#wasmMemory, this.memory.size, io, this.#clockNs);
     return this.#vcpu;
   }
 }

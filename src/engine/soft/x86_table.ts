@@ -10,6 +10,8 @@
  * sign-extended to 64), q (quadword).
  */
 
+import { systemForms } from './x86_table_system.js';
+
 /** Immediate and displacement shapes the decoder reads after ModRM/SIB. */
 export const ImmKind = {
   none: 0,
@@ -935,6 +937,7 @@ export const OPCODE_TABLE: readonly OpcodeForm[] = [
   ...miscForms(),
   ...bitForms(),
   ...exchangeForms(),
+  ...systemForms(),
 ];
 
 /**

@@ -41,6 +41,9 @@ function set(a: u32, b: u32, c: u32, d: u32): void {
   setRegN(RDX, 4, d);
 }
 
+/** Leaf 1 EAX: extended model 6, family 0xf, model 0xb, stepping 1. */
+const SIGNATURE: u32 = 0x0006_0fb1;
+
 const BRAND = 'vmd x86-64 software CPU                         ';
 
 /** Executes CPUID for the leaf in EAX (and subleaf in ECX). */
@@ -50,10 +53,12 @@ export function cpuid(): void {
     case 0:
       set(0xd, chars('Auth', 0), chars('cAMD', 0), chars('enti', 0));
       break;
-    // Family 0x17 (0xf + extended 0x8), model 1; CLFLUSH size 8 qwords, 1 logical CPU.
+    // Family 0xf, model 0x6b, stepping 1 (an AMD64 of the K8 line, as QEMU's qemu64): a
+    // family Linux knows without the errata and speculation workarounds of later cores.
+    // CLFLUSH line size 8 qwords, 1 logical CPU.
     case 1:
       set(
-        0x0080_0f10,
+        SIGNATURE,
         (8 << 8) | (1 << 16),
         HYPERVISOR,
         FPU | TSC | MSR | PAE | CX8 | PGE | CMOV | FXSR | SSE | SSE2,
@@ -66,7 +71,7 @@ export function cpuid(): void {
       set(0x8000_0008, chars('Auth', 0), chars('cAMD', 0), chars('enti', 0));
       break;
     case 0x8000_0001:
-      set(0x0080_0f10, 0, LAHF_LM, SYSCALL | NX | LM);
+      set(SIGNATURE, 0, LAHF_LM, SYSCALL | NX | LM);
       break;
     case 0x8000_0002:
     case 0x8000_0003:

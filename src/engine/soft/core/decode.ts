@@ -136,6 +136,8 @@ export function decode(d: usize, ip: u64): u32 {
   let modrm: u32 = 0;
   const needModrm = (info & (INFO_MODRM | INFO_GROUP)) != 0;
   if (needModrm) modrm = next8();
+  // MOV to/from CRn and DRn ignore the mod field: the operand is always a register (SDM MOV).
+  if ((opcode & 0x1fc) == 0x120) modrm |= 0xc0;
   if ((info & INFO_GROUP) != 0) {
     info = unchecked(GROUP_INFO[((info >> INFO_GROUP_SHIFT) << 3) | ((modrm >> 3) & 7)]);
   }

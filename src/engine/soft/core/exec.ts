@@ -52,3 +52,9 @@ export {
   aluRR64, aluRR32, aluLoad64, aluLoad32, aluRI64, aluRI32,
   testRR64, testRR32, incDecR64, incDecR32, pushR64, popR64, callRel64, ret64,
 } from './fast';
+export { intN, iret } from './interrupts';
+export { rdmsr, wrmsr, rdtsc, syscall, sysret } from './msr';
+export { movFromCr, movToCr, movDr, clts, wbinvd, group6, group7 } from './privileged';
+export {
+  movToSreg, movFromSreg, pushSreg, popSreg, loadFarPointer, jmpFar, callFar, retFar,
+} from './segments';

@@ -22,6 +22,7 @@ import {
   stopReason, clearStop, shadowAt, blockBreak, clearBlockBreak, STOP_NONE,
 } from './control';
 import { takePending } from './exceptions';
+import { deliverException as deliverPending, deliverExternal } from './interrupts';
 
 // run() results, mirrored by engine.ts.
 export const EXIT_BUDGET: u32 = 0;
@@ -85,6 +86,20 @@ export function invalidateCode(pa: f64, length: f64): void {
   for (let p = <u64>pa & PAGE_MASK; p < end; p += 4096) {
     if (pageHasCode(p)) invalidateCodePage(p);
   }
+}
+
+/**
+ * Delivers the exception a trap left pending through the IDT. Returns 0 when delivered, 1 on
+ * a triple fault (shutdown), 2 when no IDT is loaded (the exception stays recorded for the
+ * VMM to report), -1 when none was pending. A fault during delivery traps again.
+ */
+export function deliverException(): i32 {
+  return deliverPending();
+}
+
+/** Delivers external interrupt `vector` through the IDT (the caller checked interruptible). */
+export function injectExternal(vector: u32): void {
+  deliverExternal(vector);
 }
 
 /** The vector of a pending exception (and clears it), or -1. */

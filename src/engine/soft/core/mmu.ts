@@ -258,6 +258,51 @@ export function translate(va: u64, acc: u32): u64 {
   return pa;
 }
 
+/**
+ * Translates `va` for a supervisor-mode implicit access (descriptor tables, the TSS, the IDT,
+ * pushes of an interrupt frame): privilege checks as at CPL 0 whatever the CPL, faults as
+ * usual, no TLB fill.
+ */
+function translateSys(va: u64, acc: u32): u64 {
+  if (mode == 64 && !canonical(va)) raiseGP(0);
+  const pa = walk(va, acc, false, true);
+  if (pa == WALK_FAULT) {
+    setCr2(va);
+    raise(EXC_PF, walkError);
+  }
+  return pa;
+}
+
+/** Reads `size` bytes at `va` as a supervisor-mode implicit access. */
+export function readSys(va: u64, size: u32): u64 {
+  if ((va & 0xfff) + <u64>size <= 4096) return readPhys(translateSys(va, ACC_READ), size);
+  let v: u64 = 0;
+  for (let i: u32 = 0; i < size; i++) {
+    v |= readPhys(translateSys(va + i, ACC_READ), 1) << (<u64>i << 3);
+  }
+  return v;
+}
+
+/** Writes `size` bytes at `va` as a supervisor-mode implicit access. */
+export function writeSys(va: u64, size: u32, v: u64): void {
+  if ((va & 0xfff) + <u64>size <= 4096) {
+    writePhys(translateSys(va, ACC_WRITE), size, v);
+    return;
+  }
+  const lo = translateSys(va, ACC_WRITE);
+  const hi = translateSys((va | 0xfff) + 1, ACC_WRITE);
+  const first: u32 = 4096 - <u32>(va & 0xfff);
+  for (let i: u32 = 0; i < size; i++) {
+    writePhys(i < first ? lo + <u64>i : hi + <u64>(i - first), 1, v >> (<u64>i << 3));
+  }
+}
+
+/** Checks that a supervisor-mode write of `size` bytes at `va` would not fault. */
+export function probeWriteSys(va: u64, size: u32): void {
+  translateSys(va, ACC_WRITE);
+  if ((va & 0xfff) + <u64>size > 4096) translateSys((va | 0xfff) + 1, ACC_WRITE);
+}
+
 /** Translates without side effects; returns -1 when `va` does not map. For diagnostics. */
 export function probe(va: u64): u64 {
   if (mode == 64 && !canonical(va)) return WALK_FAULT;

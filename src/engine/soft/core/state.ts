@@ -22,6 +22,22 @@ export const S_IDTR: u32 = 66;
 /** The last exception: vector, error code (or -1), CR2 at the time, RIP of the instruction. */
 export const S_EXC: u32 = 72;
 
+// Model-specific registers kept in the exchange area (msr.ts), one slot each.
+export const S_STAR: u32 = 80;
+export const S_LSTAR: u32 = 81;
+export const S_CSTAR: u32 = 82;
+export const S_SFMASK: u32 = 83;
+export const S_KERNEL_GS_BASE: u32 = 84;
+export const S_SYSENTER_CS: u32 = 85;
+export const S_SYSENTER_ESP: u32 = 86;
+export const S_SYSENTER_EIP: u32 = 87;
+/** TSC = virtual nanoseconds + this offset (WRMSR to the TSC sets it). */
+export const S_TSC_OFFSET: u32 = 88;
+export const S_PAT: u32 = 89;
+/** DR0–DR7 (stored; breakpoints are not implemented). */
+export const S_DR: u32 = 90;
+export const S_HWCR: u32 = 98;
+
 // Segment register numbers, in the order of the ModRM sreg field (SDM Vol. 2, 3.1.1.3).
 export const SEG_ES: u32 = 0;
 export const SEG_CS: u32 = 1;
@@ -42,6 +58,7 @@ export const ATTR_DB: u64 = 1 << 14;
 export const CR0_PE: u64 = 1 << 0;
 export const CR0_WP: u64 = 1 << 16;
 export const CR0_PG: u64 = 1 << 31;
+export const CR4_TSD: u64 = 1 << 2;
 export const CR4_PAE: u64 = 1 << 5;
 export const CR4_PGE: u64 = 1 << 7;
 export const EFER_LME: u64 = 1 << 8;
@@ -78,6 +95,11 @@ export let icount: u64 = 0;
 export function setRip(v: u64): void { rip = v; }
 export function setNextRip(v: u64): void { nextRip = v; }
 export function setCr2(v: u64): void { cr2 = v; }
+export function setCr0(v: u64): void { cr0 = v; }
+export function setCr3(v: u64): void { cr3 = v; }
+export function setCr4(v: u64): void { cr4 = v; }
+export function setCr8(v: u64): void { cr8 = v; }
+export function setEfer(v: u64): void { efer = v; }
 export function bumpIcount(): void { icount++; }
 
 @inline export function slot(n: u32): usize { return STATE + (<usize>n << 3); }
