@@ -26,6 +26,8 @@ run(process.execPath, [
   '--sharedMemory',
   '--enable',
   'threads',
+  '--enable',
+  'simd',
   '--initialMemory',
   '1024',
   '--maximumMemory',

@@ -18,7 +18,9 @@ const MODRM = 1 << 10,
 const I64 = 1 << 17,
   LOCK = 1 << 18,
   GROUP = 1 << 19,
-  GROUP_SHIFT = 20;
+  INDEX_SHIFT = 20,
+  INDEX_LIMIT = 0x800,
+  PREFIXED = 2 ** 31;
 
 const handlers = ['invalid'];
 const handlerId = (name) => {
@@ -40,37 +42,111 @@ function infoWord(form) {
   return w >>> 0;
 }
 
-const opInfo = new Array(512).fill(0);
-const groups = []; // group index -> array of 8 info words
-const groupOf = new Map(); // opcode -> group index
-for (const form of OPCODE_TABLE) {
-  const slot = form.opcode >= 0x0f00 ? 0x100 | (form.opcode & 0xff) : form.opcode;
-  if (slot < 0 || slot > 0x1ff)
-    throw new Error(`opcode 0x${form.opcode.toString(16)} out of range`);
-  if (form.ext === undefined) {
-    if (opInfo[slot] !== 0 || groupOf.has(slot)) {
-      throw new Error(
-        `opcode 0x${form.opcode.toString(16)} (${form.mnemonic}) is in the table twice`,
-      );
+// The decode tree of each opcode slot (0x000–0x0ff one-byte map, 0x100–0x1ff two-byte map):
+//   an info word;
+//   or a group: 16 entries, ModRM.reg for a memory operand (0–7) and a register one (8–15),
+//     each an info word or an rm-group (8 entries by ModRM.rm, register operands only);
+//   or, for mandatory-prefix opcodes, 4 columns (none, 66, F3, F2) each holding one of the above.
+const PREFIX_COLUMN = new Map([
+  [0, 0],
+  [0x66, 1],
+  [0xf3, 2],
+  [0xf2, 3],
+]);
+const slots = new Map(); // slot -> node
+const newGroup = () => ({ kind: 'group', entries: new Array(16).fill(undefined) });
+const name = (form) =>
+  `opcode 0x${form.opcode.toString(16)}` +
+  (form.prefix !== undefined ? ` prefix 0x${form.prefix.toString(16)}` : '') +
+  (form.ext !== undefined ? ` /${form.ext}` : '') +
+  (form.mod !== undefined ? ` ${form.mod}` : '') +
+  (form.rm !== undefined ? ` rm=${form.rm}` : '') +
+  ` (${form.mnemonic})`;
+
+function place(container, key, form) {
+  const twice = () => new Error(`${name(form)} collides with another form`);
+  const split = form.ext !== undefined || form.mod !== undefined;
+  if (!split) {
+    if (container[key] !== undefined) throw twice();
+    container[key] = { kind: 'info', word: infoWord(form) };
+    return;
+  }
+  if (form.rm !== undefined && (form.ext === undefined || form.mod !== 'reg')) {
+    throw new Error(`${name(form)}: an rm digit needs ext and mod 'reg'`);
+  }
+  container[key] ??= newGroup();
+  const group = container[key];
+  if (group.kind !== 'group') throw new Error(`${name(form)} is both a group and a plain form`);
+  const regs = form.ext !== undefined ? [form.ext] : [0, 1, 2, 3, 4, 5, 6, 7];
+  const halves = form.mod === 'mem' ? [0] : form.mod === 'reg' ? [8] : [0, 8];
+  for (const r of regs) {
+    for (const h of halves) {
+      if (form.rm === undefined) {
+        if (group.entries[h + r] !== undefined) throw twice();
+        group.entries[h + r] = { kind: 'info', word: infoWord(form) };
+      } else {
+        group.entries[h + r] ??= { kind: 'rm', entries: new Array(8).fill(undefined) };
+        const sub = group.entries[h + r];
+        if (sub.kind !== 'rm' || sub.entries[form.rm] !== undefined) throw twice();
+        sub.entries[form.rm] = { kind: 'info', word: infoWord(form) };
+      }
     }
-    opInfo[slot] = infoWord(form);
-    continue;
   }
-  if (opInfo[slot] !== 0 && !groupOf.has(slot)) {
-    throw new Error(`opcode 0x${form.opcode.toString(16)} is both a group and a plain opcode`);
-  }
-  let g = groupOf.get(slot);
-  if (g === undefined) {
-    g = groups.push(new Array(8).fill(0)) - 1;
-    groupOf.set(slot, g);
-    opInfo[slot] = (GROUP | (g << GROUP_SHIFT)) >>> 0;
-  }
-  if (groups[g][form.ext] !== 0) {
-    throw new Error(`opcode 0x${form.opcode.toString(16)} /${form.ext} is in the table twice`);
-  }
-  groups[g][form.ext] = infoWord(form);
 }
 
+for (const form of OPCODE_TABLE) {
+  const slot = form.opcode >= 0x0f00 ? 0x100 | (form.opcode & 0xff) : form.opcode;
+  if (slot < 0 || slot > 0x1ff || (form.opcode > 0xff && form.opcode >> 8 !== 0x0f))
+    throw new Error(`opcode 0x${form.opcode.toString(16)} out of range`);
+  if (form.prefix === undefined) {
+    if (slots.get(slot)?.kind === 'prefixed') {
+      throw new Error(`${name(form)} has no prefix, but other forms of the opcode do`);
+    }
+    const holder = { node: slots.get(slot) };
+    place(holder, 'node', form);
+    slots.set(slot, holder.node);
+    continue;
+  }
+  const column = PREFIX_COLUMN.get(form.prefix);
+  if (column === undefined) throw new Error(`${name(form)}: unknown mandatory prefix`);
+  if (!slots.has(slot))
+    slots.set(slot, { kind: 'prefixed', columns: new Array(4).fill(undefined) });
+  const node = slots.get(slot);
+  if (node.kind !== 'prefixed') {
+    throw new Error(`${name(form)} has a mandatory prefix, but other forms of the opcode do not`);
+  }
+  place(node.columns, column, form);
+}
+
+// Flatten: groups (and rm-groups) into GROUP_INFO, 16 words each; prefix columns into
+// PREFIX_INFO, 4 words each.
+const groupInfo = [];
+const prefixInfo = [];
+function wordOf(node) {
+  if (node === undefined) return 0;
+  if (node.kind === 'info') return node.word;
+  const at = groupInfo.length / 16;
+  if (at >= INDEX_LIMIT) throw new Error('too many groups');
+  groupInfo.push(...new Array(16).fill(0));
+  node.entries.forEach((e, i) => {
+    groupInfo[at * 16 + i] = wordOf(e);
+  });
+  return (GROUP | (at << INDEX_SHIFT)) >>> 0;
+}
+const opInfo = new Array(512).fill(0);
+for (const [slot, node] of [...slots].sort((a, b) => a[0] - b[0])) {
+  if (node.kind !== 'prefixed') {
+    opInfo[slot] = wordOf(node);
+    continue;
+  }
+  const at = prefixInfo.length / 4;
+  if (at >= INDEX_LIMIT) throw new Error('too many mandatory-prefix opcodes');
+  prefixInfo.push(0, 0, 0, 0);
+  node.columns.forEach((c, i) => {
+    prefixInfo[at * 4 + i] = wordOf(c);
+  });
+  opInfo[slot] = (PREFIXED + (at << INDEX_SHIFT)) >>> 0;
+}
 // Executors with no table row: the decoder selects them (core/decode.ts, core/fast.ts).
 for (const name of DECODER_EXECUTORS) handlerId(name);
 
@@ -98,9 +174,18 @@ export const OP_INFO: StaticArray<u32> = [
 ${rows(opInfo)}
 ];
 
-/** Info words of group encodings, 8 per group, indexed by ModRM.reg. */
+/**
+ * Info words of group encodings, 16 per group: ModRM.reg for a memory operand, then ModRM.reg
+ * for a register operand (+8); an entry that is itself a group (x87 register forms) is indexed
+ * by ModRM.rm.
+ */
 export const GROUP_INFO: StaticArray<u32> = [
-${rows(groups.flat())}
+${rows(groupInfo)}
+];
+
+/** Info words of mandatory-prefix opcodes, 4 per opcode: no prefix, 66, F3, F2. */
+export const PREFIX_INFO: StaticArray<u32> = [
+${rows(prefixInfo.length > 0 ? prefixInfo : [0, 0, 0, 0])}
 ];
 
 // Executor ids, for the decoder's specialisation step.
@@ -124,5 +209,5 @@ const out = join(root, 'src/engine/soft/core/gen/table.ts');
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, src);
 console.log(
-  `gen_x86_table: ${OPCODE_TABLE.length} forms, ${handlers.length - 1} executors, ${groups.length} groups`,
+  `gen_x86_table: ${OPCODE_TABLE.length} forms, ${handlers.length - 1} executors, ${groupInfo.length / 16} groups, ${prefixInfo.length / 4} prefixed opcodes`,
 );

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * vmd-run: boots one kernel on the VMM and streams its serial console (COM1) to standard
- * output; a developer's entry point until vmd and vmctl run VMs. Exits with the guest's
+ * vmd-run: boots one kernel on the VMM with its serial console (COM1) on standard output and
+ * standard input; a developer's entry point until vmd and vmctl run VMs. On a terminal the
+ * input is raw, and `~.` at the start of a line leaves, as with cu(1). Exits with the guest's
  * debug-exit code (port 0xf4), 0 when the guest halts for good, 1 on an error.
  */
 
@@ -11,7 +12,39 @@ import { Machine, MachineConfigError } from '../vm/machine.js';
 import { parseSize } from '../common/size.js';
 import { initLog, setVerbosity } from '../common/log.js';
 
-const USAGE = 'usage: vmd-run [-v] [-m size] [--flat] [--max-instructions n] kernel';
+const USAGE =
+  'usage: vmd-run [-v] [-m size] [-i initrd] [-c cmdline] [--flat] [--max-instructions n] kernel';
+
+/** Forwards standard input to the guest's console; returns a function that stops it. */
+function attachInput(machine: Machine): () => void {
+  const tty = process.stdin.isTTY;
+  if (tty) process.stdin.setRawMode(true);
+  let lineStart = true;
+  let tilde = false;
+  const onData = (chunk: Buffer): void => {
+    for (const byte of chunk) {
+      // ~. at the start of a line leaves (cu(1), vmctl console).
+      if (tty && tilde && byte === 0x2e) {
+        process.stderr.write('\r\n[EOT]\r\n');
+        process.exit(0);
+      }
+      if (tty && lineStart && byte === 0x7e && !tilde) {
+        tilde = true;
+        continue;
+      }
+      if (tilde) machine.sendInput(Uint8Array.of(0x7e));
+      tilde = false;
+      machine.sendInput(Uint8Array.of(byte));
+      lineStart = byte === 0x0d || byte === 0x0a;
+    }
+  };
+  process.stdin.on('data', onData);
+  return () => {
+    process.stdin.off('data', onData);
+    if (tty) process.stdin.setRawMode(false);
+    process.stdin.destroy();
+  };
+}
 
 function fail(message: string, status = 1): never {
   process.stderr.write(`vmd-run: ${message}\n`);
@@ -24,6 +57,8 @@ async function main(): Promise<void> {
     parsed = parseArgs({
       options: {
         memory: { type: 'string', short: 'm', default: '64M' },
+        initrd: { type: 'string', short: 'i' },
+        cmdline: { type: 'string', short: 'c' },
         flat: { type: 'boolean', default: false },
         'max-instructions': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -60,6 +95,8 @@ async function main(): Promise<void> {
       kernel,
       flat: values.flat,
       instructionLimit,
+      ...(values.initrd === undefined ? {} : { initrd: values.initrd }),
+      ...(values.cmdline === undefined ? {} : { cmdline: values.cmdline }),
       console: {
         write(data: Uint8Array): void {
           writeSync(1, data);
@@ -70,7 +107,9 @@ async function main(): Promise<void> {
     if (error instanceof MachineConfigError) fail(error.message);
     throw error;
   }
-  const stop = machine.run();
+  const detach = attachInput(machine);
+  const stop = await machine.runAsync();
+  detach();
   switch (stop.kind) {
     case 'debug-exit':
       process.exitCode = stop.code & 0xff;

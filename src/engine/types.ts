@@ -168,6 +168,31 @@ export interface Sregs {
   efer: bigint;
 }
 
+/**
+ * The x87 and SSE state, as KVM's `struct kvm_fpu`: the registers of an FXSAVE image (SDM
+ * Vol. 1, Table 10-2) without its reserved bytes.
+ */
+export interface Fpu {
+  /** ST(0)..ST(7) in stack order, 16 bytes each: the 80-bit value in the low 10 bytes. */
+  fpr: Uint8Array[];
+  /** x87 control word. */
+  fcw: number;
+  /** x87 status word (TOP in bits 11–13). */
+  fsw: number;
+  /** The abridged tag word, as FXSAVE stores it: bit i set when physical register i is in use. */
+  ftwx: number;
+  /** The 11-bit opcode of the last non-control x87 instruction. */
+  lastOpcode: number;
+  /** Its address. */
+  lastIp: bigint;
+  /** The address of its memory operand. */
+  lastDp: bigint;
+  /** XMM0..XMM15, 16 bytes each, little-endian. */
+  xmm: Uint8Array[];
+  /** SSE control and status. */
+  mxcsr: number;
+}
+
 /** One virtual CPU. Every method but `kick()` belongs to the thread that runs it. */
 export interface Vcpu {
   /**
@@ -184,6 +209,10 @@ export interface Vcpu {
   getSregs(): Sregs;
   /** Sets the system registers; the engine drops any cached translation. */
   setSregs(sregs: Sregs): void;
+  /** The x87 and SSE registers. */
+  getFpu(): Fpu;
+  /** Sets the x87 and SSE registers; a RangeError for MXCSR bits the engine does not support. */
+  setFpu(fpu: Fpu): void;
   /** True when the guest can take an external interrupt now (IF = 1, no interrupt shadow). */
   readonly interruptible: boolean;
   /** Queues external interrupt `vector` for delivery before the next instruction. */

@@ -65,7 +65,9 @@ export type MachineStop =
   /** An exception the machine could not deliver to the guest. */
   | { readonly kind: 'fault'; readonly detail: string }
   /** The instruction limit was reached. */
-  | { readonly kind: 'limit'; readonly detail: string };
+  | { readonly kind: 'limit'; readonly detail: string }
+  /** The VMM asked the machine to stop (`stop()`). */
+  | { readonly kind: 'stopped'; readonly detail: string };
 
 type Stop = Exclude<MachineStop, { kind: 'debug-exit' }>;
 
@@ -74,10 +76,14 @@ export class MachineConfigError extends Error {
   override name = 'MachineConfigError';
 }
 
-/** The host's monotonic clock from now, in nanoseconds: the machine's virtual time. */
-function hostClock(): VirtualClock {
-  const origin = process.hrtime.bigint();
-  return { now: () => process.hrtime.bigint() - origin };
+/**
+ * The machine's virtual time: the host's monotonic clock from now, in nanoseconds, as a
+ * number for the engine's TSC (read often, so no BigInt) and as a bigint for the chips.
+ */
+function hostClock(): { ns: () => number; clock: VirtualClock } {
+  const origin = performance.now();
+  const ns = (): number => Math.floor((performance.now() - origin) * 1e6);
+  return { ns, clock: { now: () => BigInt(ns()) } };
 }
 
 /** A built virtual machine, ready to run. */
@@ -95,6 +101,8 @@ export class Machine {
   #halted = false;
   /** Console input not yet taken by the UART's receiver. */
   #input: number[] = [];
+  /** Set by stop(): the run loop ends at the next slice. */
+  #stopRequested = false;
   /** Wakes a synchronous sleep early. */
   readonly #wake = new Int32Array(new SharedArrayBuffer(4));
 
@@ -132,13 +140,10 @@ export class Machine {
   /** Builds a machine: creates the VM, loads the kernel and sets the vCPU at its entry. */
   static async create(config: MachineConfig): Promise<Machine> {
     const hypervisor = config.hypervisor ?? new SoftHypervisor();
-    const clock = hostClock();
+    const { ns, clock } = hostClock();
     let vm: Vm;
     try {
-      vm = await hypervisor.createVm({
-        memorySize: config.memorySize,
-        clockNs: () => Number(clock.now()),
-      });
+      vm = await hypervisor.createVm({ memorySize: config.memorySize, clockNs: ns });
     } catch (error) {
       if (error instanceof RangeError) throw new MachineConfigError(error.message);
       throw error;
@@ -168,6 +173,13 @@ export class Machine {
     } catch {
       return false; // loadKernelFile reports an unreadable file
     }
+  }
+
+  /** Asks the run loop to stop the guest at the end of the current slice. */
+  stop(): void {
+    this.#stopRequested = true;
+    this.vcpu.kick();
+    Atomics.notify(this.#wake, 0);
   }
 
   /** Queues console input for COM1's receiver. */
@@ -200,6 +212,7 @@ export class Machine {
    * sleep (ns) while the guest halts, or undefined to go on.
    */
   #step(): MachineStop | bigint | undefined {
+    if (this.#stopRequested) return this.#stop({ kind: 'stopped', detail: 'stopped by the VMM' });
     const left = this.#limit - this.vcpu.instructionCount;
     if (left <= 0) {
       return this.#stop({

@@ -22,6 +22,10 @@
  * - FS/GS segment overrides on memory operands: the host's FS is glibc's TLS block.
  * - 16- and 32-bit code: the host runs the snippets in 64-bit mode only.
  * - TF and AC are never set (single-step traps and alignment checks would hit the harness).
+ * - x87/SSE (sse_shapers.ts): MMX, SSE3 and later, AVX (VEX), CLFLUSH, CLFLUSHOPT and CLWB are
+ *   absent from the engine (#UD) but present on hosts; the CR0.EM/TS/MP and CR4.OSFXSR rules
+ *   need CPL 0 (fpu.test.ts covers them); MXCSR.MM (bit 17) is valid only on hosts with AMD's
+ *   MisAlignSse.
  */
 
 import { ImmKind, OPCODE_TABLE } from '../../src/engine/soft/x86_table.js';
@@ -34,6 +38,17 @@ import { Rng } from './rand.js';
 import { CODE, CODE_SIZE } from './scratch.js';
 import type { Case } from './scratch.js';
 import { SHAPERS } from './shapers.js';
+import {
+  FIXED_VECTOR,
+  SSE_SHAPERS,
+  fillAllXmm,
+  fillXmm,
+  isVectorForm,
+  randomFpu,
+  vectorMemSize,
+  vectorSizes,
+  xmmValue,
+} from './sse_shapers.js';
 
 /** Executors the differential test does not run, with the reason. */
 export const SKIPPED: Readonly<Record<string, string>> = {
@@ -54,6 +69,12 @@ export const SKIPPED: Readonly<Record<string, string>> = {
   group6: 'SLDT/STR/VERR/VERW depend on the host’s descriptor tables',
   group7: 'SGDT/SIDT/SMSW read the host’s own tables and CR0 (and UMIP may forbid them)',
 };
+
+/**
+ * Opcodes whose LOCK-prefixed encoding is another instruction on AMD hosts: LOCK MOV CR0 is
+ * MOV CR8 there (AltMovCr8), which the engine's CPUID does not advertise (so #UD).
+ */
+const LOCK_MEANS_OTHER = new Set([0x0f20, 0x0f22]);
 
 /** One-byte opcodes that are invalid in 64-bit mode (SDM Vol. 2, Table A-2 "i64"). */
 const INVALID_64 = [
@@ -97,6 +118,7 @@ export interface Variant {
 const MASK64 = (1n << 64n) - 1n;
 
 function sizesOf(form: OpcodeForm): number[] {
+  if (isVectorForm(form)) return vectorSizes(form);
   if (form.byteOp) return [1];
   if (form.f64) return [8];
   if (form.d64) return [2, 8];
@@ -106,6 +128,7 @@ function sizesOf(form: OpcodeForm): number[] {
 
 /** Bytes of memory the E (or moffs) operand reads or writes; 0 when it is not accessed. */
 function memSizeOf(form: OpcodeForm, size: number): number {
+  if (isVectorForm(form)) return vectorMemSize(form, size);
   if (form.handler === 'nop' || form.handler === 'lea') return 0;
   const e = form.operands.find((o) => /^[EMO]/.test(o));
   if (e === undefined) return 0;
@@ -116,10 +139,12 @@ function memSizeOf(form: OpcodeForm, size: number): number {
 
 function labelOf(form: OpcodeForm, size: number, mem: boolean, alias?: PrefixAlias): string {
   const op = form.opcode.toString(16).padStart(2, '0');
-  const ext = form.ext === undefined ? '' : `/${form.ext}`;
+  const ext =
+    (form.ext === undefined ? '' : `/${form.ext}`) + (form.rm === undefined ? '' : `.${form.rm}`);
+  const mandatory = form.prefix ? `${form.prefix.toString(16)} ` : '';
   const name = alias
     ? `${alias.mnemonic} (${alias.prefix.toString(16)} ${op})`
-    : `${form.mnemonic} (${op}${ext})`;
+    : `${form.mnemonic} (${mandatory}${op}${ext})`;
   const where = form.modrm ? (mem ? ' mem' : ' reg') : '';
   return `${name} ${form.operands.join(',')} o${size * 8}${where}`;
 }
@@ -129,8 +154,13 @@ export function variants(): Variant[] {
   const out: Variant[] = [];
   for (const form of OPCODE_TABLE) {
     if (SKIPPED[form.handler] !== undefined) continue;
+    const mems = !form.modrm
+      ? [false]
+      : form.mod === undefined
+        ? [false, true]
+        : [form.mod === 'mem'];
     for (const size of sizesOf(form)) {
-      for (const mem of form.modrm ? [false, true] : [false]) {
+      for (const mem of mems) {
         out.push({ form, size, mem, label: labelOf(form, size, mem) });
         for (const alias of form.aliases ?? []) {
           out.push({ form, size, mem, alias, label: labelOf(form, size, mem, alias) });
@@ -148,14 +178,14 @@ export function variants(): Variant[] {
       bytes: [opcode],
     });
   }
-  for (const [name, bytes] of FIXED) {
-    const form: OpcodeForm = {
-      opcode: bytes[0] ?? 0,
-      mnemonic: name,
-      operands: [],
-      handler: 'fixed',
-    };
-    out.push({ form, size: 4, mem: false, label: name, bytes });
+  for (const [list, handler] of [
+    [FIXED, 'fixed'],
+    [FIXED_VECTOR, 'fixedVector'],
+  ] as const) {
+    for (const [name, bytes] of list) {
+      const form: OpcodeForm = { opcode: bytes[0] ?? 0, mnemonic: name, operands: [], handler };
+      out.push({ form, size: 4, mem: false, label: name, bytes });
+    }
   }
   return out;
 }
@@ -303,35 +333,58 @@ export function buildCase(rng: Rng, v: Variant): Case {
     undefinedFlags: form.undefinedFlags ?? 0,
     undefinedRegs: 0,
     undefinedMemory: false,
+    memoryMask: [],
+    fpu: undefined,
+    undefinedFpu: {},
   };
   if (v.bytes !== undefined) {
     // Away from page ends: whether the CPU fetches an invalid opcode's operands is unspecified.
     d.rip = CODE + 0x1000 + r.int(0x2000);
     const tail = v.bytes.length === 1 ? [r.int(256), r.int(256), r.int(256)] : [];
     d.bytes = Uint8Array.from([...v.bytes, ...tail]);
+    if (form.handler === 'fixedVector') {
+      d.fpu = randomFpu(r);
+      fillAllXmm(d);
+    }
     return finish(d, v.label);
   }
-  const shaper = SHAPERS[form.handler];
+  const vector = isVectorForm(form);
+  const shaper = vector ? SSE_SHAPERS[form.handler] : SHAPERS[form.handler];
+  if (vector) {
+    d.fpu = randomFpu(r);
+    // 16-byte operands: mostly aligned, as most forms require (the others run either way).
+    if (mem && memSizeOf(form, size) === 16) {
+      const t = chooseTarget(d, 16);
+      d.target = r.chance(0.8) ? t & ~15n : t;
+    }
+  }
   shaper?.pre?.(d);
 
   const legacy = [...d.prefixes];
   const byteRegs = form.byteOp === true;
   if (size === 2 && !byteRegs) legacy.push(0x66);
-  else if ((byteRegs || (size === 8 && !form.d64 && !form.f64)) && r.chance(0.04))
+  else if (!vector && (byteRegs || (size === 8 && !form.d64 && !form.f64)) && r.chance(0.04))
     legacy.push(0x66);
   if (d.asize === 4) legacy.push(0x67);
   if (r.chance(0.05)) legacy.push(r.pick([0x26, 0x2e, 0x36, 0x3e]));
-  const lock = form.lockable === true && mem ? r.chance(0.25) : r.chance(0.015);
+  const lock =
+    !LOCK_MEANS_OTHER.has(form.opcode) &&
+    (form.lockable === true && mem ? r.chance(0.25) : r.chance(0.015));
   if (lock) legacy.push(0xf0);
   shuffle(r, legacy);
   if (r.chance(0.01)) legacy.unshift(...new Array<number>(14).fill(0x2e));
   if (alias) legacy.push(alias.prefix);
+  // A mandatory prefix goes last, next to REX and the opcode, as assemblers put it.
+  if (form.prefix) legacy.push(form.prefix);
 
+  // REX.W is noise for vector forms with one size (the CPU ignores it there).
   const w = byteRegs
     ? d.rex && r.chance(0.15)
-    : size === 8 && (form.d64 === true || form.f64 === true || form.handler === 'cmpxchg8b')
-      ? r.chance(0.3) && form.handler !== 'cmpxchg8b'
-      : size === 8;
+    : vector && sizesOf(form).length === 1
+      ? r.chance(0.1)
+      : size === 8 && (form.d64 === true || form.f64 === true || form.handler === 'cmpxchg8b')
+        ? r.chance(0.3) && form.handler !== 'cmpxchg8b'
+        : size === 8;
   let extraRex = 0;
   let rm: number | MemOperand | undefined;
   let zreg: number | undefined;
@@ -347,9 +400,9 @@ export function buildCase(rng: Rng, v: Variant): Case {
       d.target ??= chooseTarget(d, memSize);
       rm = solveMemory(d);
     } else {
-      d.rm = pickReg(d);
+      d.rm = form.rm ?? pickReg(d);
       rm = d.rm;
-      if (d.rex && r.chance(0.1)) extraRex |= 2;
+      if (d.rex && r.chance(0.1)) extraRex |= form.rm === undefined ? 2 : 1;
     }
   } else if (form.operands.some((o) => o.startsWith('Z'))) {
     d.reg = pickReg(d);
@@ -381,7 +434,9 @@ export function buildCase(rng: Rng, v: Variant): Case {
     });
   }
   const at = targetAddr(d);
-  if (at !== null && memSize > 0 && r.chance(0.75)) setMem(d, at, r.value(), memSize);
+  if (at !== null && memSize > 0 && r.chance(0.75))
+    setMem(d, at, memSize >= 16 ? xmmValue(r) : r.value(), Math.min(memSize, 16));
+  if (vector) fillXmm(d);
   shaper?.post?.(d);
   return finish(d);
 }
@@ -406,6 +461,9 @@ function finish(d: Draft, label = labelOf(d.form, d.size, d.mem, d.alias)): Case
     undefinedFlags: d.undefinedFlags,
     undefinedRegs: d.undefinedRegs,
     undefinedMemory: d.undefinedMemory,
+    ...(d.memoryMask.length > 0 ? { memoryMask: d.memoryMask } : {}),
+    ...(d.fpu === undefined ? {} : { fpu: d.fpu }),
+    ...(Object.keys(d.undefinedFpu).length > 0 ? { undefinedFpu: d.undefinedFpu } : {}),
   };
 }
 

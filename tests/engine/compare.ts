@@ -10,7 +10,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GPR_NAMES, vectorName } from '../../src/engine/types.js';
+import { pattern } from './scratch.js';
 import type { Case, Outcome } from './scratch.js';
+import { compareImages, imageDiff, resetImage } from './fpu_state.js';
+
+const RESET_IMAGE = resetImage();
 
 /**
  * RFLAGS bits compared: CF PF AF ZF SF TF IF DF OF IOPL NT AC ID. RF is left out (faults set it
@@ -76,10 +80,37 @@ export function compare(c: Case, n: Outcome, e: Outcome): string[] {
     );
     out.push(`rflags: host ${hex(n.rflags)} engine ${hex(e.rflags)} (${bits.join(', ')})`);
   }
-  if (c.undefinedMemory !== true && n.memory !== e.memory) {
+  if (c.undefinedMemory !== true && n.memory !== e.memory && !memoryMatches(c, n, e)) {
     out.push(`memory changed: host ${n.memory} engine ${e.memory}`);
   }
+  const fpu = compareImages(c.fpu ?? RESET_IMAGE, n.fpu, e.fpu, c.undefinedFpu);
+  if (fpu.length > 0) out.push(`x87/SSE state: ${fpu.join('; ')}`);
   return out;
+}
+
+/** Parses a memory diff (`addr:qword,...` or `-`). */
+function memoryWords(text: string): Map<number, bigint> {
+  const out = new Map<number, bigint>();
+  if (text === '-') return out;
+  for (const part of text.split(',')) {
+    const [addr = '0', value = '0'] = part.split(':');
+    out.set(Number.parseInt(addr, 16), BigInt(`0x${value}`));
+  }
+  return out;
+}
+
+/** True when the memory diffs agree outside the case's memory mask. */
+function memoryMatches(c: Case, n: Outcome, e: Outcome): boolean {
+  if (c.memoryMask === undefined) return false;
+  const a = memoryWords(n.memory);
+  const b = memoryWords(e.memory);
+  for (const addr of new Set([...a.keys(), ...b.keys()])) {
+    const mask = c.memoryMask.find((m) => m.addr === addr)?.mask ?? 0n;
+    const x = a.get(addr) ?? pattern(addr);
+    const y = b.get(addr) ?? pattern(addr);
+    if (((x ^ y) & ~mask) !== 0n) return false;
+  }
+  return true;
 }
 
 /** `objdump`'s reading of `bytes` at `rip`, or '' when objdump is not available. */
@@ -131,7 +162,12 @@ export function describe(c: Case, diffs: readonly string[]): string {
       `    memory ${hex(p.addr)}: ${[...p.bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ')}`,
     );
   }
+  if (c.fpu !== undefined) lines.push(`    x87/SSE in: ${imageDiff(RESET_IMAGE, c.fpu)}`);
   if (c.undefinedFlags !== 0) lines.push(`    undefined flags masked: ${hex(c.undefinedFlags)}`);
+  if (c.undefinedFpu !== undefined) {
+    const masked = Object.entries(c.undefinedFpu).map(([k, v]) => `${k} ${hex(v)}`);
+    lines.push(`    undefined x87/SSE bits masked: ${masked.join(', ')}`);
+  }
   for (const d of diffs) lines.push(`    ${d}`);
   return lines.join('\n');
 }

@@ -66,6 +66,12 @@ export interface Draft {
   undefinedRegs: number;
   /** The memory result is undefined (e.g. SHLD of a 16-bit operand by more than 16). */
   undefinedMemory: boolean;
+  /** Bits of memory words not compared (see Case.memoryMask). */
+  readonly memoryMask: { addr: number; mask: bigint }[];
+  /** The x87/SSE state the case starts with (an fpu_state.ts image); absent: the reset state. */
+  fpu: Uint8Array | undefined;
+  /** Bits of x87/SSE state fields not compared. */
+  readonly undefinedFpu: Record<string, bigint>;
 }
 
 /** Address just past the snippet. */

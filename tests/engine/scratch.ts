@@ -8,6 +8,8 @@
  * user-mode CS and user page tables), so privileged forms fault identically with #GP.
  */
 
+import { imageDiff, resetImage } from './fpu_state.js';
+
 /** The code region: read/write/execute, filled with INT3 (0xCC) between cases. */
 export const CODE = 0x21_0000;
 export const CODE_SIZE = 0x4000;
@@ -50,6 +52,12 @@ export interface Case {
   readonly undefinedRegs: number;
   /** The SDM leaves the memory result undefined: memory is not compared. */
   readonly undefinedMemory?: boolean;
+  /** Bits of memory words (8-byte aligned) not compared, with the reason in the shaper. */
+  readonly memoryMask?: readonly { readonly addr: number; readonly mask: bigint }[];
+  /** The x87/SSE state the case starts with (fpu_state.ts image); the reset state when absent. */
+  readonly fpu?: Uint8Array;
+  /** Bits of x87/SSE state fields (fpu_state.ts keys) not compared. */
+  readonly undefinedFpu?: Readonly<Record<string, bigint>>;
 }
 
 /** How a case ended, on either side. */
@@ -65,6 +73,8 @@ export interface Outcome {
   readonly regs: readonly bigint[];
   /** STACK/DATA words that differ from the pattern: `addr:value,…` (hex), or `-`. */
   readonly memory: string;
+  /** The x87/SSE fields that differ from the case's input state (fpu_state.ts), or `-`. */
+  readonly fpu: string;
 }
 
 /** The initial 8-byte word at (8-aligned) `addr` in STACK and DATA: splitmix64's finaliser. */
@@ -96,11 +106,16 @@ export function inCode(addr: number): boolean {
   return addr >= CODE && addr < CODE + CODE_SIZE;
 }
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 function hex(bytes: Uint8Array): string {
   let s = '';
-  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  for (const b of bytes) s += HEX[b] ?? '';
   return s;
 }
+
+/** The reset x87/SSE state, the reference of a case line's FPU field. */
+const RESET_IMAGE = resetImage();
 
 /** The snippet, its trailing UD2 and the pads, as code patches. */
 export function codePatches(c: Case, native: boolean): { addr: number; bytes: Uint8Array }[] {
@@ -117,13 +132,14 @@ export function caseLine(c: Case): string {
     .map((p) => `${p.addr.toString(16)}:${hex(p.bytes)}`)
     .join(',');
   const regs = c.regs.map((r) => r.toString(16)).join(' ');
-  return `${c.rip.toString(16)} ${c.rflags.toString(16)} ${regs} ${patches}`;
+  const fpu = c.fpu === undefined ? '-' : imageDiff(RESET_IMAGE, c.fpu);
+  return `${c.rip.toString(16)} ${c.rflags.toString(16)} ${regs} ${patches} ${fpu}`;
 }
 
 /** Parses one line of harness output. */
 export function parseOutcome(line: string): Outcome {
   const f = line.trim().split(' ');
-  if (f.length !== 23) throw new Error(`difftest: malformed result line: ${line}`);
+  if (f.length !== 24) throw new Error(`difftest: malformed result line: ${line}`);
   const n = (i: number): bigint => BigInt(`0x${f[i] ?? '0'}`);
   return {
     signal: Number(n(0)),
@@ -134,6 +150,7 @@ export function parseOutcome(line: string): Outcome {
     rflags: n(5),
     regs: Array.from({ length: 16 }, (_, i) => n(6 + i)),
     memory: f[22] ?? '-',
+    fpu: f[23] ?? '-',
   };
 }
 

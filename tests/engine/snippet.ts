@@ -9,7 +9,7 @@
 import { SoftHypervisor } from '../../src/engine/soft/engine.js';
 import { GPR_NAMES, Vector } from '../../src/engine/types.js';
 import type { GuestMemory } from '../../src/engine/memory.js';
-import type { IoHandler, Regs, Vcpu } from '../../src/engine/types.js';
+import type { Fpu, IoHandler, Regs, Vcpu } from '../../src/engine/types.js';
 import { setupLongMode } from '../../src/vm/x86_boot.js';
 import { PDE_COUNT, PDPTE_START, PDE_START, PML4_START } from '../../src/vm/layout.js';
 import {
@@ -27,6 +27,7 @@ import {
   patternWords,
 } from './scratch.js';
 import type { Case, Outcome } from './scratch.js';
+import { fpuToImage, imageDiff, imageToFpu, resetImage } from './fpu_state.js';
 
 /** Guest RAM: the scratch regions lie in the second 2 MiB. */
 const RAM_SIZE = 0x40_0000;
@@ -45,11 +46,22 @@ const USER_CS = 0x33;
 const USER_DS = 0x2b;
 /** RFLAGS bit 1 and IF, which a user-mode process always has. */
 const RFLAGS_USER = 0x202n;
+/**
+ * CR4.OSFXSR and CR4.OSXMMEXCPT, which Linux sets (and the host runs with): SSE instructions
+ * are available and unmasked SIMD exceptions raise #XM.
+ */
+const CR4_OSFXSR = 1n << 9n;
+const CR4_OSXMMEXCPT = 1n << 10n;
+/** The state of cases that name none. */
+const RESET_IMAGE = resetImage();
+const RESET_FPU = imageToFpu(RESET_IMAGE);
 
 /** The Linux signal an exception vector raises in a user process. */
 export function signalOf(vector: number): number {
   switch (vector) {
     case Vector.DE:
+    case Vector.MF:
+    case Vector.XM:
       return SIG.FPE;
     case Vector.DB:
     case Vector.BP:
@@ -87,6 +99,15 @@ function scratchPte(va: number): bigint {
   if (va >= DATA && va < DATA + DATA_RW_SIZE) return frame | PTE_RW | PTE_NX;
   if (va >= DATA && va < DATA + DATA_SIZE) return frame | PTE_NX;
   return 0n;
+}
+
+/**
+ * The state as the host reports it: through XSAVE, which on AMD CPUs stores the x87 opcode and
+ * pointers only while an exception is pending (FSW.ES), as the engine's FXSAVE does.
+ */
+function savedView(fpu: Fpu): Fpu {
+  if ((fpu.fsw & 0x80) !== 0) return fpu;
+  return { ...fpu, lastOpcode: 0, lastIp: 0n, lastDp: 0n };
 }
 
 /** Runs cases in the software engine. */
@@ -129,6 +150,7 @@ export class SnippetRunner {
       ss: { ...sregs.ss, ...user, selector: USER_DS },
       ds: { ...sregs.ds, ...user, selector: USER_DS },
       es: { ...sregs.es, ...user, selector: USER_DS },
+      cr4: sregs.cr4 | CR4_OSFXSR | CR4_OSXMMEXCPT,
     });
     return new SnippetRunner(vcpu, mem);
   }
@@ -143,6 +165,8 @@ export class SnippetRunner {
       regs[name] = c.regs[i] ?? 0n;
     });
     this.#vcpu.setRegs(regs);
+    const image = c.fpu ?? RESET_IMAGE;
+    this.#vcpu.setFpu(c.fpu === undefined ? RESET_FPU : imageToFpu(c.fpu));
     const exit = this.#vcpu.run(BUDGET);
     const after = this.#vcpu.getRegs();
     let outcome: Outcome;
@@ -151,6 +175,7 @@ export class SnippetRunner {
       rflags: after.rflags,
       regs: GPR_NAMES.map((name) => after[name]),
       memory: this.#memoryDiff(),
+      fpu: imageDiff(image, fpuToImage(savedView(this.#vcpu.getFpu()))),
     };
     if (exit.kind === 'exception') {
       outcome = {

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { GuestMemory } from '../memory.js';
 import type {
+  Fpu,
   Hypervisor,
   IoHandler,
   MmioSize,
@@ -39,6 +40,24 @@ const S_SEGS = 32;
 const S_GDTR = 64;
 const S_IDTR = 66;
 const S_EXC = 72;
+/** The x87/SSE state, an FXSAVE image, at this offset in the exchange area (core/layout.ts). */
+const FXAREA_OFFSET = 0x800;
+const FXAREA_SIZE = 512;
+// Offsets in the image (core/sse.ts) and reset values (SDM Vol. 3A, Table 9-1).
+const FX_FCW = 0;
+const FX_FSW = 2;
+const FX_FTW = 4;
+const FX_FOP = 6;
+const FX_FIP = 8;
+const FX_FDP = 16;
+const FX_MXCSR = 24;
+const FX_MXCSR_MASK = 28;
+const FX_ST = 32;
+const FX_XMM = 160;
+const FCW_RESET = 0x37f;
+const MXCSR_RESET = 0x1f80;
+/** MXCSR bits the engine supports, as core/sse.ts MXCSR_MASK. */
+const MXCSR_MASK = 0xffff;
 const SEG_ORDER = ['es', 'cs', 'ss', 'ds', 'fs', 'gs', 'ldt', 'tr'] as const;
 
 // run() results, mirroring core/index.ts.
@@ -122,6 +141,9 @@ class SoftVcpu implements Vcpu {
   readonly #attention: Int32Array;
   readonly #attentionIndex: number;
   readonly #bytes: Uint8Array;
+  /** The FXSAVE image the core keeps the x87/SSE state in. */
+  readonly #fx: DataView;
+  readonly #fxBytes: Uint8Array;
   /** An exit decided outside run() (a triple fault while injecting), reported by the next run. */
   #pendingExit: VcpuExit | undefined;
 
@@ -154,6 +176,11 @@ class SoftVcpu implements Vcpu {
     this.#attention = new Int32Array(memory.buffer);
     this.#attentionIndex = this.#core.attentionAddress() >> 2;
     this.#bytes = new Uint8Array(memory.buffer);
+    this.#fx = new DataView(memory.buffer, this.#core.stateAddress() + FXAREA_OFFSET, FXAREA_SIZE);
+    this.#fxBytes = new Uint8Array(this.#fx.buffer, this.#fx.byteOffset, FXAREA_SIZE);
+    this.#fx.setUint16(FX_FCW, FCW_RESET, true);
+    this.#fx.setUint32(FX_MXCSR, MXCSR_RESET, true);
+    this.#fx.setUint32(FX_MXCSR_MASK, MXCSR_MASK, true);
   }
 
   run(budget = DEFAULT_BUDGET): VcpuExit {
@@ -315,6 +342,48 @@ class SoftVcpu implements Vcpu {
     this.#core.syncIn();
   }
 
+  getFpu(): Fpu {
+    const fx = this.#fx;
+    const bytes = (at: number): Uint8Array => this.#fxBytes.slice(at, at + 16);
+    return {
+      fpr: Array.from({ length: 8 }, (_, i) => {
+        const r = bytes(FX_ST + 16 * i);
+        r.fill(0, 10);
+        return r;
+      }),
+      fcw: fx.getUint16(FX_FCW, true),
+      fsw: fx.getUint16(FX_FSW, true),
+      ftwx: fx.getUint8(FX_FTW),
+      lastOpcode: fx.getUint16(FX_FOP, true),
+      lastIp: fx.getBigUint64(FX_FIP, true),
+      lastDp: fx.getBigUint64(FX_FDP, true),
+      xmm: Array.from({ length: 16 }, (_, i) => bytes(FX_XMM + 16 * i)),
+      mxcsr: fx.getUint32(FX_MXCSR, true),
+    };
+  }
+
+  setFpu(fpu: Fpu): void {
+    if ((fpu.mxcsr & ~MXCSR_MASK) !== 0) {
+      throw new RangeError(`MXCSR 0x${fpu.mxcsr.toString(16)} sets unsupported bits`);
+    }
+    const fx = this.#fx;
+    const put = (at: number, src: Uint8Array | undefined, n: number): void => {
+      const len = Math.min(n, src?.length ?? 0);
+      if (src !== undefined) this.#fxBytes.set(src.subarray(0, len), at);
+      this.#fxBytes.fill(0, at + len, at + 16);
+    };
+    for (let i = 0; i < 8; i++) put(FX_ST + 16 * i, fpu.fpr[i], 10);
+    for (let i = 0; i < 16; i++) put(FX_XMM + 16 * i, fpu.xmm[i], 16);
+    fx.setUint16(FX_FCW, fpu.fcw, true);
+    fx.setUint16(FX_FSW, fpu.fsw, true);
+    fx.setUint8(FX_FTW, fpu.ftwx);
+    fx.setUint8(FX_FTW + 1, 0);
+    fx.setUint16(FX_FOP, fpu.lastOpcode & 0x7ff, true);
+    fx.setBigUint64(FX_FIP, BigInt.asUintN(64, fpu.lastIp), true);
+    fx.setBigUint64(FX_FDP, BigInt.asUintN(64, fpu.lastDp), true);
+    fx.setUint32(FX_MXCSR, fpu.mxcsr, true);
+  }
+
   get interruptible(): boolean {
     return this.#core.interruptible() !== 0;
   }
@@ -372,8 +441,8 @@ class SoftVm implements Vm {
       );
     }
     this.#wasmMemory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
-    const origin = process.hrtime.bigint();
-    this.#clockNs = spec.clockNs ?? ((): number => Number(process.hrtime.bigint() - origin));
+    const origin = performance.now();
+    this.#clockNs = spec.clockNs ?? ((): number => Math.floor((performance.now() - origin) * 1e6));
     this.memory = new GuestMemory(this.#wasmMemory.buffer, {
       base: RAM_BASE,
       size: memorySize,

@@ -10,6 +10,7 @@
  * sign-extended to 64), q (quadword).
  */
 
+import { sseForms } from './x86_table_sse.js';
 import { systemForms } from './x86_table_system.js';
 
 /** Immediate and displacement shapes the decoder reads after ModRM/SIB. */
@@ -65,6 +66,16 @@ export interface OpcodeForm {
   readonly undefinedWhy?: string;
   /** Encodings with a mandatory prefix that this form executes (see {@link PrefixAlias}). */
   readonly aliases?: readonly PrefixAlias[];
+  /**
+   * Mandatory prefix selecting this form: 0 (none), 0x66, 0xF3 or 0xF2 (SDM Vol. 2, 2.1.2).
+   * An opcode with one such form has only such forms; the decoder picks the form by the last
+   * F2/F3 prefix, else 66, and a prefix consumed this way does not change the operand size.
+   */
+  readonly prefix?: number;
+  /** The form exists only with a memory (`mem`) or a register (`reg`) ModRM operand. */
+  readonly mod?: 'mem' | 'reg';
+  /** ModRM.rm digit of a register form (x87 `DB E3`); requires `ext` and `mod: 'reg'`. */
+  readonly rm?: number;
 }
 
 /**
@@ -937,6 +948,7 @@ export const OPCODE_TABLE: readonly OpcodeForm[] = [
   ...miscForms(),
   ...bitForms(),
   ...exchangeForms(),
+  ...sseForms(),
   ...systemForms(),
 ];
 

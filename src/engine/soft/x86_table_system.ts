@@ -63,10 +63,13 @@ export function systemForms(): OpcodeForm[] {
     { opcode: 0x0f06, mnemonic: 'clts', operands: [], handler: 'clts' },
     { opcode: 0x0f08, mnemonic: 'invd', operands: [], handler: 'wbinvd' },
     { opcode: 0x0f09, mnemonic: 'wbinvd', operands: [], handler: 'wbinvd' },
-    rm(0x0f20, 'mov', ['Rd', 'Cd'], 'movFromCr'),
-    rm(0x0f22, 'mov', ['Cd', 'Rd'], 'movToCr'),
-    rm(0x0f21, 'mov', ['Rd', 'Dd'], 'movDr'),
-    rm(0x0f23, 'mov', ['Dd', 'Rd'], 'movDr'),
+    // MOV to/from CRn and DRn ignore ModRM.mod: always a register (the decoder forces it).
+    { ...rm(0x0f20, 'mov', ['Rd', 'Cd'], 'movFromCr'), mod: 'reg' },
+    { ...rm(0x0f22, 'mov', ['Cd', 'Rd'], 'movToCr'), mod: 'reg' },
+    { ...rm(0x0f21, 'mov', ['Rd', 'Dd'], 'movDr'), mod: 'reg' },
+    { ...rm(0x0f23, 'mov', ['Dd', 'Rd'], 'movDr'), mod: 'reg' },
+    // AMD's PREFETCH/PREFETCHW (0F 0D): hints, which Linux uses on every CPU with long mode.
+    { ...rm(0x0f0d, 'prefetch', ['Mb'], 'nop'), mod: 'mem' },
     { opcode: 0x0f30, mnemonic: 'wrmsr', operands: [], handler: 'wrmsr' },
     { opcode: 0x0f31, mnemonic: 'rdtsc', operands: [], handler: 'rdtsc' },
     { opcode: 0x0f32, mnemonic: 'rdmsr', operands: [], handler: 'rdmsr' },

@@ -9,18 +9,27 @@
  * rest of DATA read-only; STACK and DATA hold a fixed pattern (pattern() below, also computed
  * by the TypeScript side). Then one case per stdin line:
  *
- *   RIP RFLAGS R0 .. R15 PATCHES
+ *   RIP RFLAGS R0 .. R15 PATCHES [FPU]
  *
  * all numbers hex, registers in encoding order (rax rcx rdx rbx rsp rbp rsi rdi r8 .. r15),
- * PATCHES "-" or "ADDR:HEXBYTES,..." (bytes outside the mapped regions are skipped). The case
- * loads RFLAGS and every register, jumps to RIP and runs until a signal. Every case ends in
- * one: snippets are followed by UD2 (SIGILL) on every path. One line per case on stdout:
+ * PATCHES "-" or "ADDR:HEXBYTES,..." (bytes outside the mapped regions are skipped), FPU "-"
+ * or absent for the reset x87/SSE state (FCW 37F, MXCSR 1F80, everything else 0), else
+ * "KEY=HEX,..." fields that differ from it:
  *
- *   SIGNAL TRAPNO ERR CR2 RIP RFLAGS R0 .. R15 DIFFS
+ *   c FCW, s FSW, t abridged tag byte, o FOP, i FIP, p FDP, m MXCSR (numbers);
+ *   r0..r7 ST(i) (10 bytes), x0..x15 XMMi (16 bytes) (bytes in memory order).
+ *
+ * The case loads that state with FXRSTOR64, RFLAGS and every register, jumps to RIP and runs
+ * until a signal. Every case ends in one: snippets are followed by UD2 (SIGILL) on every path.
+ * One line per case on stdout:
+ *
+ *   SIGNAL TRAPNO ERR CR2 RIP RFLAGS R0 .. R15 DIFFS FPU
  *
  * taken from the signal's ucontext, DIFFS "-" or "ADDR:QWORD,..." for every 8-byte word of
- * STACK and DATA that differs from the pattern afterwards. Then the regions are restored.
- * A case still running after about two seconds ends as signal 14 (SIGALRM).
+ * STACK and DATA that differs from the pattern afterwards, FPU "-" or the fields of the
+ * x87/SSE state that differ from the case's input, in the input's format and key order. Then
+ * the regions are restored. A case still running after about two seconds ends as signal 14
+ * (SIGALRM).
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -41,11 +50,14 @@
 #define IN_RFLAGS (INBLK + 16 * 8)
 #define IN_RIP (INBLK + 17 * 8)
 #define IN_STACK_TOP (INBLK + PAGE)
+/* The case's x87/SSE state, an FXSAVE64 image (16-byte aligned). */
+#define IN_FX (INBLK + 0x200)
 
 static uint64_t code, code_size, stack, stack_size, data, data_rw, data_size;
 static sigjmp_buf env;
 static volatile sig_atomic_t running, ticks, started;
 static uint64_t res_regs[16], res_sig, res_trapno, res_err, res_cr2, res_rip, res_rflags;
+static uint8_t res_fx[512];
 
 /* The initial contents of STACK and DATA: the splitmix64 finaliser of the address. */
 static uint64_t pattern(uint64_t addr) {
@@ -85,6 +97,9 @@ static void on_signal(int sig, siginfo_t *si, void *ucv) {
   res_cr2 = (uint64_t)g[REG_CR2];
   res_rip = (uint64_t)g[REG_RIP];
   res_rflags = (uint64_t)g[REG_EFL];
+  const void *fp = ((ucontext_t *)ucv)->uc_mcontext.fpregs;
+  if (fp) memcpy(res_fx, fp, sizeof res_fx);
+  else memset(res_fx, 0xff, sizeof res_fx);
   running = 0;
   siglongjmp(env, 1);
 }
@@ -96,12 +111,14 @@ static uint8_t *rel32(uint8_t *p, uint64_t addr, int tail) {
   return p + 4;
 }
 
-/* RSP to the prologue stack, RFLAGS, the 16 registers, then jmp [IN_RIP]; nothing after the
- * popfq changes a flag. Every operand is RIP-relative. */
+/* RSP to the prologue stack, the x87/SSE state, RFLAGS, the 16 registers, then jmp [IN_RIP];
+ * nothing after the popfq changes a flag. Every operand is RIP-relative. */
 static void write_prologue(void) {
   uint8_t *p = (uint8_t *)PROLOGUE;
   *p++ = 0x48, *p++ = 0x8d, *p++ = 0x25; /* lea rsp, [rip+disp32] */
   p = rel32(p, IN_STACK_TOP, 0);
+  *p++ = 0x48, *p++ = 0x0f, *p++ = 0xae, *p++ = 0x0d; /* fxrstor64 [rip+disp32] */
+  p = rel32(p, IN_FX, 0);
   *p++ = 0xff, *p++ = 0x35; /* push qword [rip+disp32] */
   p = rel32(p, IN_RFLAGS, 0);
   *p++ = 0x9d; /* popfq */
@@ -153,6 +170,81 @@ static void apply_patches(char *s) {
   mprotect((void *)(data + data_rw), data_size - data_rw, PROT_READ);
 }
 
+/* The x87/SSE state fields of a case line, with their offsets and sizes in the FXSAVE image;
+ * numbers are little-endian values, byte fields hex bytes in memory order. */
+struct fx_field {
+  char key[4];
+  int at, size, bytes;
+};
+static struct fx_field fx_fields[7 + 8 + 16] = {
+    {"c", 0, 2, 0}, {"s", 2, 2, 0}, {"t", 4, 1, 0}, {"o", 6, 2, 0},
+    {"i", 8, 8, 0}, {"p", 16, 8, 0}, {"m", 24, 4, 0},
+};
+#define FX_FIELDS ((int)(sizeof fx_fields / sizeof fx_fields[0]))
+
+static void init_fx_fields(void) {
+  for (int i = 0; i < 8; i++) {
+    struct fx_field *f = &fx_fields[7 + i];
+    snprintf(f->key, sizeof f->key, "r%d", i);
+    f->at = 32 + 16 * i, f->size = 10, f->bytes = 1;
+  }
+  for (int i = 0; i < 16; i++) {
+    struct fx_field *f = &fx_fields[15 + i];
+    snprintf(f->key, sizeof f->key, "x%d", i);
+    f->at = 160 + 16 * i, f->size = 16, f->bytes = 1;
+  }
+}
+
+/* The case's input image: the reset state with the fields of `s` applied. */
+static void parse_fpu(char *s, uint8_t *img) {
+  memset(img, 0, 512);
+  img[0] = 0x7f, img[1] = 0x03;   /* FCW 037F */
+  img[24] = 0x80, img[25] = 0x1f; /* MXCSR 1F80 */
+  if (!s || *s == '-') return;
+  while (*s) {
+    char *eq = strchr(s, '=');
+    if (!eq) break;
+    *eq = 0;
+    const struct fx_field *f = NULL;
+    for (int i = 0; i < FX_FIELDS; i++)
+      if (strcmp(fx_fields[i].key, s) == 0) f = &fx_fields[i];
+    if (!f) {
+      fprintf(stderr, "difftest: unknown FPU field %s\n", s);
+      exit(2);
+    }
+    char *end;
+    s = eq + 1;
+    if (f->bytes) {
+      for (int k = 0; k < f->size && hexval(s[0]) >= 0 && hexval(s[1]) >= 0; k++, s += 2)
+        img[f->at + k] = (uint8_t)(hexval(s[0]) << 4 | hexval(s[1]));
+      end = s;
+    } else {
+      uint64_t v = strtoull(s, &end, 16);
+      memcpy(img + f->at, &v, (size_t)f->size);
+    }
+    s = *end == ',' ? end + 1 : end;
+  }
+}
+
+/* Prints the fields of `now` that differ from `was`, or "-". */
+static void print_fpu(const uint8_t *was, const uint8_t *now) {
+  int first = 1;
+  for (int i = 0; i < FX_FIELDS; i++) {
+    const struct fx_field *f = &fx_fields[i];
+    if (memcmp(was + f->at, now + f->at, (size_t)f->size) == 0) continue;
+    printf("%s%s=", first ? " " : ",", f->key);
+    first = 0;
+    if (f->bytes) {
+      for (int k = 0; k < f->size; k++) printf("%02x", now[f->at + k]);
+    } else {
+      uint64_t v = 0;
+      memcpy(&v, now + f->at, (size_t)f->size);
+      printf("%lx", v);
+    }
+  }
+  if (first) printf(" -");
+}
+
 static void restore_code(void) {
   for (int i = 0; i < npatches; i++)
     for (uint64_t a = patch_at[i]; a < patch_at[i] + patch_len[i]; a++)
@@ -173,9 +265,9 @@ static int diff_region(uint64_t at, uint64_t size, int first) {
 
 static void run_case(char *line) {
   char *save = NULL;
-  char *tok[20];
+  char *tok[21];
   int n = 0;
-  for (char *t = strtok_r(line, " \t\n", &save); t && n < 20; t = strtok_r(NULL, " \t\n", &save)) tok[n++] = t;
+  for (char *t = strtok_r(line, " \t\n", &save); t && n < 21; t = strtok_r(NULL, " \t\n", &save)) tok[n++] = t;
   if (n < 18) {
     fprintf(stderr, "difftest: bad case line (%d fields)\n", n);
     exit(2);
@@ -185,6 +277,7 @@ static void run_case(char *line) {
   in[16] = strtoull(tok[1], NULL, 16);
   for (int r = 0; r < 16; r++) in[r] = strtoull(tok[2 + r], NULL, 16);
   apply_patches(n > 18 ? tok[18] : NULL);
+  parse_fpu(n > 19 ? tok[19] : NULL, (uint8_t *)IN_FX);
 
   ticks = 0;
   running = 1;
@@ -198,6 +291,7 @@ static void run_case(char *line) {
   first = diff_region(data + data_rw, data_size - data_rw, first);
   mprotect((void *)(data + data_rw), data_size - data_rw, PROT_READ);
   if (first) printf(" -");
+  print_fpu((const uint8_t *)IN_FX, res_fx);
   putchar('\n');
   restore_code();
 }
@@ -220,6 +314,7 @@ int main(int argc, char **argv) {
   fill_pattern(data, data_size);
   mprotect((void *)(data + data_rw), data_size - data_rw, PROT_READ);
   write_prologue();
+  init_fx_fields();
 
   /* Snippets run on their own stack, so signals need another one. */
   stack_t ss = {.ss_sp = malloc(1 << 16), .ss_size = 1 << 16};

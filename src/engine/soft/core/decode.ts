@@ -3,7 +3,7 @@
 // displacements and immediates. It writes a decoded record that the executors read; the opcode
 // properties come from the tables generated from src/engine/soft/x86_table.ts.
 
-import { OP_INFO, GROUP_INFO } from './gen/table';
+import { OP_INFO, GROUP_INFO, PREFIX_INFO } from './gen/table';
 import { fetch8 } from './mmu';
 import { FETCHED } from './layout';
 import { mode, SEG_DEFAULT, SEG_SS, SEG_DS, SEG_ES, SEG_CS, SEG_FS, SEG_GS } from './state';
@@ -20,7 +20,16 @@ export const INFO_F64: u32 = 1 << 16;
 export const INFO_I64: u32 = 1 << 17;
 export const INFO_LOCK: u32 = 1 << 18;
 export const INFO_GROUP: u32 = 1 << 19;
+/** Group and prefix-table index of a GROUP or PREFIXED word (11 bits). */
 export const INFO_GROUP_SHIFT: u32 = 20;
+const INFO_INDEX_MASK: u32 = 0x7ff;
+/** The opcode has mandatory-prefix forms: PREFIX_INFO holds one word per prefix column. */
+export const INFO_PREFIXED: u32 = 1 << 31;
+
+// Mandatory-prefix columns of PREFIX_INFO.
+const PFX_66: u32 = 1;
+const PFX_F3: u32 = 2;
+const PFX_F2: u32 = 3;
 
 // Immediate kinds (ImmKind in x86_table.ts).
 const IMM_IB: u32 = 1;
@@ -133,13 +142,26 @@ export function decode(d: usize, ip: u64): u32 {
   let opcode = b;
   if (b == 0x0f) opcode = 0x100 | next8();
   let info = unchecked(OP_INFO[opcode]);
+  if ((info & INFO_PREFIXED) != 0) {
+    // A mandatory prefix selects the form: the last F2/F3, else 66 (SDM Vol. 2, 2.1.2). A 66
+    // consumed this way is not an operand-size prefix.
+    const column = rep == REP_E ? PFX_F3 : rep == REP_NE ? PFX_F2 : op66 ? PFX_66 : 0;
+    if (column == PFX_66) op66 = false;
+    info = unchecked(PREFIX_INFO[(((info >> INFO_GROUP_SHIFT) & INFO_INDEX_MASK) << 2) | column]);
+  }
   let modrm: u32 = 0;
   const needModrm = (info & (INFO_MODRM | INFO_GROUP)) != 0;
   if (needModrm) modrm = next8();
   // MOV to/from CRn and DRn ignore the mod field: the operand is always a register (SDM MOV).
   if ((opcode & 0x1fc) == 0x120) modrm |= 0xc0;
   if ((info & INFO_GROUP) != 0) {
-    info = unchecked(GROUP_INFO[((info >> INFO_GROUP_SHIFT) << 3) | ((modrm >> 3) & 7)]);
+    // 16 entries per group: ModRM.reg, +8 for a register operand; x87 register forms go one
+    // level further, by ModRM.rm.
+    const sub = ((modrm >> 3) & 7) | (modrm >= 0xc0 ? 8 : 0);
+    info = unchecked(GROUP_INFO[((info >> INFO_GROUP_SHIFT) << 4) | sub]);
+    if ((info & INFO_GROUP) != 0) {
+      info = unchecked(GROUP_INFO[((info >> INFO_GROUP_SHIFT) << 4) | (modrm & 7)]);
+    }
   }
   const handler = info & INFO_HANDLER;
   // An undefined opcode faults before the CPU fetches anything past its ModRM byte.

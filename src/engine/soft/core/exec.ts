@@ -58,3 +58,19 @@ export { movFromCr, movToCr, movDr, clts, wbinvd, group6, group7 } from './privi
 export {
   movToSreg, movFromSreg, pushSreg, popSreg, loadFarPointer, jmpFar, callFar, retFar,
 } from './segments';
+export { fxsave, fxrstor, ldmxcsr, stmxcsr, fence } from './sse';
+export { fwait, fldcw, fnstcw, fnstsw, fnclex, fninit, emms, fild } from './fpu';
+export {
+  movuLoad, movaLoad, movuStore, movaStore, movssLoad, movssStore, movsdLoad, movsdStore,
+  movlLoad, movlStore, movhLoad, movhStore, movhlps, movlhps, movdToX, movdFromX, movqLoad,
+  movqStore, movmskps, movmskpd, pmovmskb, pinsrw, pextrw, movnti,
+} from './sse_move';
+export {
+  pand, pandn, por, pxor, paddb, paddw, paddd, paddq, psubb, psubw, psubd, psubq, paddsb,
+  paddsw, paddusb, paddusw, psubsb, psubsw, psubusb, psubusw, pcmpeqb, pcmpeqw, pcmpeqd,
+  pcmpgtb, pcmpgtw, pcmpgtd, pminub, pmaxub, pminsw, pmaxsw, pavgb, pavgw, pmullw, pmulhw,
+  pmulhuw, pmuludq, pmaddwd, psadbw, packsswb, packuswb, packssdw, punpcklbw, punpckhbw,
+  punpcklwd, punpckhwd, punpckldq, punpckhdq, punpcklqdq, punpckhqdq, pshufd, pshufhw, pshuflw,
+  shufps, shufpd, psrlw, psrld, psrlq, psllw, pslld, psllq, psraw, psrad, psrlwI, psrldI,
+  psrlqI, psllwI, pslldI, psllqI, psrawI, psradI, psrldqI, pslldqI,
+} from './sse_int';

@@ -4,6 +4,11 @@
 
 /** Saved architectural state, the exchange area with TypeScript (see state.ts for the fields). */
 export const STATE: usize = 0x10_0000;
+/**
+ * The x87/SSE state in the 64-bit FXSAVE layout (SDM Vol. 1, Table 10-2): 512 bytes in the
+ * exchange area, where the executors keep it (sse.ts), so FXSAVE and FXRSTOR are copies.
+ */
+export const FXAREA: usize = STATE + 0x800;
 /** The decoded-instruction record of the instruction being executed (decode.ts). */
 export const INSN: usize = 0x10_1000;
 /** The bytes of the instruction being decoded, as fetched (up to 15). */

@@ -52,8 +52,22 @@ const PF_I: u64 = 1 << 4;
 export let ramSize: u64 = 0;
 /** The TLB set for the current privilege (user accesses use the second set). */
 let tlbSet: usize = TLB;
-/** Set once a 2 MiB page has been cached, so INVLPG must clear the whole large page. */
-let largePagesCached: bool = false;
+/**
+ * The 2 MiB regions whose translations came from large pages, so that INVLPG of any address
+ * in one drops the whole large page; past LARGE_REGIONS of them, INVLPG flushes everything.
+ */
+const LARGE_REGIONS: i32 = 16;
+const largeRegions = new StaticArray<u64>(LARGE_REGIONS);
+let largeCount: i32 = 0;
+let largeOverflow: bool = false;
+const LARGE_MASK: u64 = ~<u64>0x1f_ffff;
+
+function noteLargePage(va: u64): void {
+  const region = va & LARGE_MASK;
+  for (let i = 0; i < largeCount; i++) if (unchecked(largeRegions[i]) == region) return;
+  if (largeCount == LARGE_REGIONS) largeOverflow = true;
+  else unchecked(largeRegions[largeCount++] = region);
+}
 /** Fetch cache: the page the decoder reads from and its addend. */
 export let fetchPage: u64 = NO_TAG;
 export let fetchAddend: u64 = 0;
@@ -70,16 +84,29 @@ export function selectTlbSet(): void {
 /** Drops every cached translation (CR3 load, CR0/CR4 paging changes, SetSregs). */
 export function flushTlb(): void {
   memory.fill(TLB, 0xff, TLB_SET_SIZE * 2);
-  largePagesCached = false;
+  largeCount = 0;
+  largeOverflow = false;
   fetchPage = NO_TAG;
   breakBlock();
 }
 
 /** INVLPG: drops the translations of the page holding `va` (the whole 2 MiB page if large). */
 export function invalidatePage(va: u64): void {
-  if (largePagesCached) {
-    const base = va & ~<u64>0x1f_ffff;
-    for (let i: u64 = 0; i < 512; i++) dropEntry(base + (i << 12));
+  if (largeOverflow) {
+    flushTlb();
+    return;
+  }
+  const region = va & LARGE_MASK;
+  let large = false;
+  for (let i = 0; i < largeCount; i++) {
+    if (unchecked(largeRegions[i]) == region) {
+      large = true;
+      unchecked(largeRegions[i] = largeRegions[--largeCount]);
+      break;
+    }
+  }
+  if (large) {
+    for (let i: u64 = 0; i < 512; i++) dropEntry(region + (i << 12));
   } else {
     dropEntry(va);
   }
@@ -253,7 +280,7 @@ export function translate(va: u64, acc: u32): u64 {
     store<u64>(e, fastWrite ? vpage : NO_TAG, E_TAG_W);
     store<u64>(e, walkExec ? vpage : NO_TAG, E_TAG_X);
     store<u64>(e, <u64>RAM_BASE + page - vpage, E_ADDEND);
-    if (walkLarge) largePagesCached = true;
+    if (walkLarge) noteLargePage(va);
   }
   return pa;
 }

@@ -34,6 +34,8 @@ const MSR_GS_BASE: u32 = 0xc000_0101;
 const MSR_KERNEL_GS_BASE: u32 = 0xc000_0102;
 /** AMD microcode patch level: reads 0 (no microcode). */
 const MSR_PATCH_LEVEL: u32 = 0x8b;
+/** AMD interrupt-pending message (C1E, erratum 400): reads 0, C1E never in use. */
+const MSR_INT_PENDING_MSG: u32 = 0xc001_0055;
 /** AMD hardware configuration (HWCR): kept, with no effect. */
 const MSR_HWCR: u32 = 0xc001_0015;
 
@@ -64,7 +66,9 @@ function readMsr(n: u32): u64 {
     case MSR_FS_BASE: return segBase(SEG_FS);
     case MSR_GS_BASE: return segBase(SEG_GS);
     case MSR_KERNEL_GS_BASE: return getSlot(S_KERNEL_GS_BASE);
-    case MSR_PATCH_LEVEL: return 0;
+    case MSR_PATCH_LEVEL:
+    case MSR_INT_PENDING_MSG:
+      return 0;
     case MSR_HWCR: return getSlot(S_HWCR);
     default: raiseGP(0);
   }
