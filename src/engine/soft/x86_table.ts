@@ -979,4 +979,6 @@ export const DECODER_EXECUTORS: readonly string[] = [
   'popR64',
   'callRel64',
   'ret64',
+  'shiftR64',
+  'shiftR32',
 ];

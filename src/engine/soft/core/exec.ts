@@ -51,6 +51,7 @@ export {
   movRR64, movRR32, movLoad64, movLoad32, movStore64, movStore32,
   aluRR64, aluRR32, aluLoad64, aluLoad32, aluRI64, aluRI32,
   testRR64, testRR32, incDecR64, incDecR32, pushR64, popR64, callRel64, ret64,
+  shiftR64, shiftR32,
 } from './fast';
 export { intN, iret } from './interrupts';
 export { rdmsr, wrmsr, rdtsc, syscall, sysret } from './msr';

@@ -11,15 +11,15 @@ import { ea } from './operands';
 import { readV, writeV, readPtr, writePtr, canonical } from './mmu';
 import { pushZ, popZ, callRel, retNear } from './branch';
 import { alu } from './alu';
-import { setLazy, setLazyIncDec, LF_LOGIC, LF_INC, LF_DEC } from './flags';
-import { regN, setRegN, reg64, setReg64, mode, nextRip, RSP } from './state';
+import { setLazy, setLazyIncDec, LF_LOGIC, LF_INC, LF_DEC, LF_SHIFT } from './flags';
+import { regN, setRegN, reg64, setReg64, mode, nextRip, RSP, RCX } from './state';
 import { sizeMask } from './bits';
 import {
   H_movRR64, H_movRR32, H_movLoad64, H_movLoad32, H_movStore64, H_movStore32,
   H_aluRR64, H_aluRR32, H_aluLoad64, H_aluLoad32, H_aluRI64, H_aluRI32,
   H_testRR64, H_testRR32, H_incDecR64, H_incDecR32, H_pushR64, H_popR64, H_callRel64,
   H_ret64, H_movEG, H_movGE, H_aluEG, H_aluGE, H_aluEI, H_testEG, H_incDec, H_pushZ, H_popZ,
-  H_callRel, H_retNear,
+  H_callRel, H_retNear, H_shiftGrp, H_shiftR64, H_shiftR32,
 } from './gen/table';
 
 const OP_CMP: u32 = 7;
@@ -52,6 +52,7 @@ export function specialize(
   if (handler == H_aluEI) return wide ? H_aluRI64 : H_aluRI32;
   if (handler == H_testEG) return wide ? H_testRR64 : H_testRR32;
   if (handler == H_incDec && (regField & 7) < 2) return wide ? H_incDecR64 : H_incDecR32;
+  if (handler == H_shiftGrp && (regField & 7) >= 4) return wide ? H_shiftR64 : H_shiftR32;
   return handler;
 }
 
@@ -117,6 +118,41 @@ export function testRR32(d: usize): void { testRR(d, 4); }
 }
 export function incDecR64(d: usize): void { incDecR(d, 8); }
 export function incDecR32(d: usize): void { incDecR(d, 4); }
+
+// SHL/SAL, SHR, SAR (C0/C1/D0–D3 /4–/7) on a register.
+@inline function shiftR(d: usize, size: u32): void {
+  const op = reg(d) & 7;
+  const opc = opcode(d);
+  const raw = opc >= 0xd2 ? <u32>reg64(RCX) : opc >= 0xd0 ? 1 : <u32>load<u64>(d, D_IMM);
+  const count = raw & (size == 8 ? 0x3f : 0x1f);
+  const a = regN(rm(d), size);
+  if (count == 0) {
+    // No flags change, but a 32-bit register is still written (zero-extended).
+    if (size == 4) setRegN(rm(d), 4, a);
+    return;
+  }
+  const c = <u64>count;
+  const top = <u64>(size * 8 - 1);
+  let r: u64, cf: u64, ovf: u64;
+  if (op == 5) {
+    r = a >> c;
+    cf = (a >> (c - 1)) & 1;
+    ovf = a >> top;
+  } else if (op == 7) {
+    const s = size == 8 ? <i64>a : <i64>(<i32>a);
+    r = <u64>(s >> <i64>c) & sizeMask(size);
+    cf = <u64>(s >> <i64>(c - 1)) & 1;
+    ovf = 0;
+  } else {
+    r = (a << c) & sizeMask(size);
+    cf = (a >> (top + 1 - c)) & 1;
+    ovf = (r >> top) ^ cf;
+  }
+  setRegN(rm(d), size, r);
+  setLazy(LF_SHIFT, size, cf, ovf, r);
+}
+export function shiftR64(d: usize): void { shiftR(d, 8); }
+export function shiftR32(d: usize): void { shiftR(d, 4); }
 
 // The stack in 64-bit mode: SS has base 0, RSP is the address. POP RSP keeps the popped value.
 export function pushR64(d: usize): void {

@@ -29,6 +29,8 @@ export const LF_LOGIC: u32 = 5;
 /** INC and DEC: like ADD/SUB of 1, but CF is kept in flagsStatic. */
 export const LF_INC: u32 = 6;
 export const LF_DEC: u32 = 7;
+/** SHL/SHR/SAR: lfA holds CF and lfB OF, both computed by the shift; AF reads 0. */
+export const LF_SHIFT: u32 = 8;
 
 export let lfOp: u32 = LF_NONE;
 /** Operand size in bytes of the recorded operation. */
@@ -59,6 +61,7 @@ export function getCF(): u64 {
     case LF_ADC: return lfCin != 0 ? <u64>(lfRes <= lfA) : <u64>(lfRes < lfA);
     case LF_SUB: return <u64>(lfA < lfB);
     case LF_SBB: return lfCin != 0 ? <u64>(lfA <= lfB) : <u64>(lfA < lfB);
+    case LF_SHIFT: return lfA;
     default: return 0;
   }
 }
@@ -78,6 +81,7 @@ export function getOF(): u64 {
     case LF_NONE: return (flagsStatic >> 11) & 1;
     case LF_ADD: case LF_ADC: case LF_INC: return signBit((lfA ^ lfRes) & (lfB ^ lfRes), lfSize);
     case LF_SUB: case LF_SBB: case LF_DEC: return signBit((lfA ^ lfB) & (lfA ^ lfRes), lfSize);
+    case LF_SHIFT: return lfB;
     default: return 0;
   }
 }
@@ -89,7 +93,7 @@ export function getPF(): u64 {
 
 export function getAF(): u64 {
   if (lfOp == LF_NONE) return (flagsStatic >> 4) & 1;
-  if (lfOp == LF_LOGIC) return 0;
+  if (lfOp == LF_LOGIC || lfOp == LF_SHIFT) return 0;
   return ((lfA ^ lfB ^ lfRes) >> 4) & 1;
 }
 

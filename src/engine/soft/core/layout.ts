@@ -17,7 +17,7 @@ export const FETCHED: usize = 0x10_1800;
 export const ATTENTION: usize = 0x10_2000;
 /** Software TLB: two sets (supervisor, user) of TLB_ENTRIES entries (mmu.ts). */
 export const TLB: usize = 0x11_0000;
-export const TLB_ENTRIES: u32 = 1024;
+export const TLB_ENTRIES: u32 = 4096;
 export const TLB_ENTRY_SIZE: u32 = 32;
 export const TLB_SET_SIZE: u32 = TLB_ENTRIES * TLB_ENTRY_SIZE;
 /**

@@ -22,8 +22,20 @@ export const ACC_WRITE: u32 = 1;
 export const ACC_EXEC: u32 = 2;
 
 export const PAGE_MASK: u64 = ~<u64>0xfff;
-/** A tag no page-aligned address equals. */
-const NO_TAG: u64 = 1;
+/**
+ * Tags are a virtual page number with the TLB's epoch in the low 12 bits: flushTlb() moves to
+ * the next epoch, which orphans every entry at once. Epoch 0 is never current, so 0 is the
+ * tag of an empty entry.
+ */
+const NO_TAG: u64 = 0;
+const EPOCH_LIMIT: u64 = 0x1000;
+let epoch: u64 = 1;
+/** fetchPage's value when no page is cached (no page-aligned address equals it). */
+const NO_FETCH: u64 = 1;
+
+@inline function tagOf(va: u64): u64 {
+  return (va & PAGE_MASK) | epoch;
+}
 const E_TAG_W: usize = 8;
 const E_TAG_X: usize = 16;
 const E_ADDEND: usize = 24;
@@ -69,7 +81,7 @@ function noteLargePage(va: u64): void {
   else unchecked(largeRegions[largeCount++] = region);
 }
 /** Fetch cache: the page the decoder reads from and its addend. */
-export let fetchPage: u64 = NO_TAG;
+export let fetchPage: u64 = NO_FETCH;
 export let fetchAddend: u64 = 0;
 
 export function setRamSize(size: u64): void { ramSize = size; }
@@ -77,16 +89,19 @@ export function setRamSize(size: u64): void { ramSize = size; }
 /** Selects the TLB set for the current CPL; call after CPL changes. */
 export function selectTlbSet(): void {
   tlbSet = cpl == 3 ? TLB + TLB_SET_SIZE : TLB;
-  fetchPage = NO_TAG;
+  fetchPage = NO_FETCH;
   breakBlock();
 }
 
 /** Drops every cached translation (CR3 load, CR0/CR4 paging changes, SetSregs). */
 export function flushTlb(): void {
-  memory.fill(TLB, 0xff, TLB_SET_SIZE * 2);
+  if (++epoch == EPOCH_LIMIT) {
+    memory.fill(TLB, 0, TLB_SET_SIZE * 2);
+    epoch = 1;
+  }
   largeCount = 0;
   largeOverflow = false;
-  fetchPage = NO_TAG;
+  fetchPage = NO_FETCH;
   breakBlock();
 }
 
@@ -110,7 +125,7 @@ export function invalidatePage(va: u64): void {
   } else {
     dropEntry(va);
   }
-  fetchPage = NO_TAG;
+  fetchPage = NO_FETCH;
   breakBlock();
 }
 
@@ -119,14 +134,14 @@ export function dropWriteTags(pa: u64): void {
   const page = pa & PAGE_MASK;
   for (let e: usize = TLB; e < TLB + TLB_SET_SIZE * 2; e += TLB_ENTRY_SIZE) {
     const tag = load<u64>(e, E_TAG_W);
-    if (tag != NO_TAG && tag + load<u64>(e, E_ADDEND) - <u64>RAM_BASE == page) {
+    if ((tag & 0xfff) == epoch && (tag & PAGE_MASK) + load<u64>(e, E_ADDEND) - <u64>RAM_BASE == page) {
       store<u64>(e, NO_TAG, E_TAG_W);
     }
   }
 }
 
 function dropEntry(va: u64): void {
-  const page = va & PAGE_MASK;
+  const page = tagOf(va);
   for (let set: usize = 0; set < 2; set++) {
     const e = TLB + set * TLB_SET_SIZE + ((<usize>(va >> 12) & (TLB_ENTRIES - 1)) * TLB_ENTRY_SIZE);
     if (load<u64>(e) == page || load<u64>(e, E_TAG_W) == page || load<u64>(e, E_TAG_X) == page) {
@@ -274,11 +289,12 @@ export function translate(va: u64, acc: u32): u64 {
   if (page + 4096 <= ramSize) {
     const e = entryFor(va);
     const vpage = va & PAGE_MASK;
-    store<u64>(e, vpage);
+    const tag = vpage | epoch;
+    store<u64>(e, tag);
     // Writes to a page with cached code take the slow path, which invalidates the code.
     const fastWrite = walkWritable && walkDirty && !pageHasCode(page);
-    store<u64>(e, fastWrite ? vpage : NO_TAG, E_TAG_W);
-    store<u64>(e, walkExec ? vpage : NO_TAG, E_TAG_X);
+    store<u64>(e, fastWrite ? tag : NO_TAG, E_TAG_W);
+    store<u64>(e, walkExec ? tag : NO_TAG, E_TAG_X);
     store<u64>(e, <u64>RAM_BASE + page - vpage, E_ADDEND);
     if (walkLarge) noteLargePage(va);
   }
@@ -340,7 +356,7 @@ export function probe(va: u64): u64 {
 
 @inline export function readV(va: u64, size: u32): u64 {
   const e = entryFor(va);
-  if (load<u64>(e) == (va & PAGE_MASK) && (va & 0xfff) <= 4096 - <u64>size) {
+  if (load<u64>(e) == tagOf(va) && (va & 0xfff) <= 4096 - <u64>size) {
     const h = <usize>(va + load<u64>(e, E_ADDEND));
     if (size == 1) return <u64>load<u8>(h);
     if (size == 2) return <u64>load<u16>(h);
@@ -352,7 +368,7 @@ export function probe(va: u64): u64 {
 
 @inline export function writeV(va: u64, size: u32, v: u64): void {
   const e = entryFor(va);
-  if (load<u64>(e, E_TAG_W) == (va & PAGE_MASK) && (va & 0xfff) <= 4096 - <u64>size) {
+  if (load<u64>(e, E_TAG_W) == tagOf(va) && (va & 0xfff) <= 4096 - <u64>size) {
     const h = <usize>(va + load<u64>(e, E_ADDEND));
     if (size == 1) store<u8>(h, <u8>v);
     else if (size == 2) store<u16>(h, <u16>v);
@@ -369,7 +385,7 @@ export function probe(va: u64): u64 {
  */
 @inline export function readPtr(va: u64, size: u32): usize {
   const e = entryFor(va);
-  if (load<u64>(e) == (va & PAGE_MASK) && (va & 0xfff) <= 4096 - <u64>size) {
+  if (load<u64>(e) == tagOf(va) && (va & 0xfff) <= 4096 - <u64>size) {
     return <usize>(va + load<u64>(e, E_ADDEND));
   }
   return 0;
@@ -378,7 +394,7 @@ export function probe(va: u64): u64 {
 /** As readPtr, for a write (the page is writable, dirty and holds no cached code). */
 @inline export function writePtr(va: u64, size: u32): usize {
   const e = entryFor(va);
-  if (load<u64>(e, E_TAG_W) == (va & PAGE_MASK) && (va & 0xfff) <= 4096 - <u64>size) {
+  if (load<u64>(e, E_TAG_W) == tagOf(va) && (va & 0xfff) <= 4096 - <u64>size) {
     return <usize>(va + load<u64>(e, E_ADDEND));
   }
   return 0;
@@ -418,7 +434,7 @@ function writeSlow(va: u64, size: u32, v: u64): void {
  *  fault before changing registers, such as PUSH). */
 export function probeWrite(va: u64, size: u32): void {
   const e = entryFor(va);
-  if (load<u64>(e, E_TAG_W) == (va & PAGE_MASK) && (va & 0xfff) <= 4096 - <u64>size) return;
+  if (load<u64>(e, E_TAG_W) == tagOf(va) && (va & 0xfff) <= 4096 - <u64>size) return;
   translate(va, ACC_WRITE);
   if ((va & 0xfff) + <u64>size > 4096) translate((va | 0xfff) + 1, ACC_WRITE);
 }
@@ -440,6 +456,12 @@ function fetchSlow(va: u64): u32 {
  * physical address; raises #PF or #GP as an instruction fetch would.
  */
 export function refillFetch(va: u64): u64 {
+  const e = entryFor(va);
+  if (load<u64>(e, E_TAG_X) == tagOf(va)) {
+    fetchPage = va & PAGE_MASK;
+    fetchAddend = load<u64>(e, E_ADDEND);
+    return va + fetchAddend - <u64>RAM_BASE;
+  }
   const pa = translate(va, ACC_EXEC);
   if ((pa & PAGE_MASK) + 4096 <= ramSize) {
     fetchPage = va & PAGE_MASK;

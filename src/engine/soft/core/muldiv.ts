@@ -69,7 +69,11 @@ function imul2(d: usize, a: u64, b: u64): void {
   const size = dOsize(d);
   const sa = sext(a, size), sb = sext(b, size);
   const lo = sa * sb;
-  const overflow = size == 8 ? mulHiS(sa, sb) != <u64>(<i64>lo >> 63) : sext(lo, size) != lo;
+  // Operands that fit in 32 bits cannot overflow 64; only others need the 128-bit product.
+  const small = (sa + 0x8000_0000) >> 32 == 0 && (sb + 0x8000_0000) >> 32 == 0;
+  const overflow = size == 8
+    ? !small && mulHiS(sa, sb) != <u64>(<i64>lo >> 63)
+    : sext(lo, size) != lo;
   writeG(d, size, lo & sizeMask(size));
   mulFlags(lo, size, overflow);
 }

@@ -3,13 +3,13 @@
 import { dOsize, dImm, dReg, dOpcode } from './decode';
 import { isReg, rmwEa, readE, writeE, readG } from './operands';
 import { readV, writeV } from './mmu';
-import { setArith, getCF, getFlags, FL_AF } from './flags';
+import { setArith, setLazy, getCF, getFlags, FL_AF, LF_SHIFT } from './flags';
 import { sizeMask, signBit, parity, sext } from './bits';
 import { RCX, reg64 } from './state';
 
 /** Flags after SHL/SHR/SAR: CF and OF given; SF, ZF, PF from the result; AF undefined (0). */
-function shiftFlags(r: u64, size: u32, cf: u64, ovf: u64): void {
-  setArith(cf, parity(r), 0, <u64>(r == 0), signBit(r, size), ovf);
+@inline export function shiftFlags(r: u64, size: u32, cf: u64, ovf: u64): void {
+  setLazy(LF_SHIFT, size, cf, ovf, r);
 }
 
 /** Rotates change only CF and OF; the other flags keep their values. */
