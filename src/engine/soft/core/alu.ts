@@ -18,6 +18,8 @@ import {
   LF_DEC,
 } from './flags';
 import { sizeMask } from './bits';
+import { locked, atomicPtr, loadAtomic, casAtomic } from './atomic';
+import { getFlags, setFlags } from './flags';
 import { RAX } from './state';
 
 const OP_ADC: u32 = 2;
@@ -76,11 +78,29 @@ const OP_CMP: u32 = 7;
     if (op != OP_CMP) writeE(d, size, r);
     return;
   }
-  // One linear address for the read and the write of a read-modify-write. A single vCPU
-  // makes LOCK'd forms atomic already; devices never write guest RAM mid-instruction.
+  // One linear address for the read and the write of a read-modify-write.
   const va = op == OP_CMP ? ea(d) : rmwEa(d, size);
+  if (locked(d)) {
+    const h = atomicPtr(va, size);
+    if (h != 0) {
+      lockedAlu(h, op, b, size, getFlags());
+      return;
+    }
+  }
   const r = alu(op, readV(va, size), b, size);
   if (op != OP_CMP) writeV(va, size, r);
+}
+
+/**
+ * The compare-and-swap loop of a LOCK'd ALU operation on host address `h`; each attempt
+ * starts from the flags the instruction found (ADC and SBB read CF).
+ */
+function lockedAlu(h: usize, op: u32, b: u64, size: u32, flags: u64): void {
+  for (;;) {
+    setFlags(flags);
+    const a = loadAtomic(h, size);
+    if (casAtomic(h, size, a, alu(op, a, b, size))) return;
+  }
 }
 
 /** 00–3D: op Eb/Ev, Gb/Gv. */
@@ -134,10 +154,19 @@ export function incDec(d: usize): void {
   const dec = (dReg(d) & 7) == 1;
   const m = sizeMask(size);
   const va = isReg(d) ? 0 : rmwEa(d, size);
-  const a = isReg(d) ? readE(d, size) : readV(va, size);
-  const r = (dec ? a - 1 : a + 1) & m;
-  if (isReg(d)) writeE(d, size, r);
-  else writeV(va, size, r);
+  const h = !isReg(d) && locked(d) ? atomicPtr(va, size) : 0;
+  let a: u64, r: u64;
+  if (h != 0) {
+    do {
+      a = loadAtomic(h, size);
+      r = (dec ? a - 1 : a + 1) & m;
+    } while (!casAtomic(h, size, a, r));
+  } else {
+    a = isReg(d) ? readE(d, size) : readV(va, size);
+    r = (dec ? a - 1 : a + 1) & m;
+    if (isReg(d)) writeE(d, size, r);
+    else writeV(va, size, r);
+  }
   setLazyIncDec(dec ? LF_DEC : LF_INC, size, a, r);
 }
 
@@ -149,6 +178,12 @@ export function notE(d: usize): void {
     return;
   }
   const va = rmwEa(d, size);
+  const h = locked(d) ? atomicPtr(va, size) : 0;
+  if (h != 0) {
+    let a: u64;
+    do a = loadAtomic(h, size); while (!casAtomic(h, size, a, ~a & sizeMask(size)));
+    return;
+  }
   writeV(va, size, ~readV(va, size) & sizeMask(size));
 }
 
@@ -156,9 +191,18 @@ export function notE(d: usize): void {
 export function negE(d: usize): void {
   const size = dOsize(d);
   const va = isReg(d) ? 0 : rmwEa(d, size);
-  const a = isReg(d) ? readE(d, size) : readV(va, size);
-  const r = (0 - a) & sizeMask(size);
-  if (isReg(d)) writeE(d, size, r);
-  else writeV(va, size, r);
+  const h = !isReg(d) && locked(d) ? atomicPtr(va, size) : 0;
+  let a: u64, r: u64;
+  if (h != 0) {
+    do {
+      a = loadAtomic(h, size);
+      r = (0 - a) & sizeMask(size);
+    } while (!casAtomic(h, size, a, r));
+  } else {
+    a = isReg(d) ? readE(d, size) : readV(va, size);
+    r = (0 - a) & sizeMask(size);
+    if (isReg(d)) writeE(d, size, r);
+    else writeV(va, size, r);
+  }
   setLazy(LF_SUB, size, 0, a, r);
 }

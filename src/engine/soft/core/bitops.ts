@@ -2,6 +2,7 @@
 // (SDM Vol. 2, instruction pages of the same names). F3 0F BC/BD (TZCNT/LZCNT) reach BSF/BSR
 // too: without BMI1/ABM in CPUID the REP prefix is ignored, as on CPUs that lack them.
 
+import { locked, atomicPtr, loadAtomic, casAtomic } from './atomic';
 import { dOsize, dImm, dOpcode, dReg, D_SEG } from './decode';
 import { readE, writeE, readG, writeG, isReg, offsetOf, truncAddr, linear } from './operands';
 import { readV, writeV, probeWrite } from './mmu';
@@ -34,6 +35,13 @@ function bitTest(d: usize, op: u32, offset: u64, wide: bool): void {
   if (wide) off = truncAddr(d, off + <u64>((<i64>offset >> <i64>(size == 8 ? 6 : size == 4 ? 5 : 4)) * size));
   const va = linear(<u32>load<u8>(d, D_SEG), off);
   if (op != 0) probeWrite(va, size);
+  const h = op != 0 && locked(d) ? atomicPtr(va, size) : 0;
+  if (h != 0) {
+    let v: u64;
+    do v = loadAtomic(h, size); while (!casAtomic(h, size, v, bitOp(op, v, bit)));
+    setFlagBit(FL_CF, ((v >> bit) & 1) != 0);
+    return;
+  }
   const v = readV(va, size);
   setFlagBit(FL_CF, ((v >> bit) & 1) != 0);
   if (op != 0) writeV(va, size, bitOp(op, v, bit));

@@ -1,6 +1,7 @@
 // Data movement: MOV forms, LEA, MOVZX/MOVSX/MOVSXD, XCHG, BSWAP, CBW/CWD families, CMOVcc,
 // SETcc, NOP, XLAT (SDM Vol. 2, instruction pages of the same names).
 
+import { atomicPtr, xchgAtomic } from './atomic';
 import { dOsize, dImm, dReg, dOpcode, D_SEG } from './decode';
 import {
   readE, writeE, readG, writeG, getReg, putReg, isReg, rmwEa, offsetOf, linear, truncAddr,
@@ -74,9 +75,11 @@ export function xchgEG(d: usize): void {
     writeG(d, size, e);
     return;
   }
+  // XCHG with memory is locked with or without the prefix.
   const va = rmwEa(d, size);
-  const e = readV(va, size);
-  writeV(va, size, g);
+  const h = atomicPtr(va, size);
+  const e = h != 0 ? xchgAtomic(h, size, g) : readV(va, size);
+  if (h == 0) writeV(va, size, g);
   writeG(d, size, e);
 }
 
