@@ -49,10 +49,18 @@ export { movs, stos, lods, scas, cmps } from './string';
 export { inPort, outPort, hlt, flagOp, cpuid, ud, tooLong, sahf, lahf } from './system';
 export {
   movRR64, movRR32, movLoad64, movLoad32, movStore64, movStore32,
-  aluRR64, aluRR32, aluLoad64, aluLoad32, aluRI64, aluRI32,
+  aluLoad64, aluLoad32,
   testRR64, testRR32, incDecR64, incDecR32, pushR64, popR64, callRel64, ret64,
   shiftR64, shiftR32,
 } from './fast';
+export {
+  addRR64, orRR64, adcRR64, sbbRR64, andRR64, subRR64,
+  xorRR64, cmpRR64, addRR32, orRR32, adcRR32, sbbRR32,
+  andRR32, subRR32, xorRR32, cmpRR32, addRI64, orRI64,
+  adcRI64, sbbRI64, andRI64, subRI64, xorRI64, cmpRI64,
+  addRI32, orRI32, adcRI32, sbbRI32, andRI32, subRI32,
+  xorRI32, cmpRI32, jz64, jnz64,
+} from './fast_alu';
 export { intN, iret } from './interrupts';
 export { rdmsr, wrmsr, rdtsc, syscall, sysret } from './msr';
 export { movFromCr, movToCr, movDr, clts, wbinvd, group6, group7 } from './privileged';

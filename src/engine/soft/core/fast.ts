@@ -16,7 +16,7 @@ import { regN, setRegN, reg64, setReg64, mode, nextRip, RSP, RCX } from './state
 import { sizeMask } from './bits';
 import {
   H_movRR64, H_movRR32, H_movLoad64, H_movLoad32, H_movStore64, H_movStore32,
-  H_aluRR64, H_aluRR32, H_aluLoad64, H_aluLoad32, H_aluRI64, H_aluRI32,
+  H_addRR64, H_addRR32, H_aluLoad64, H_aluLoad32, H_addRI64, H_addRI32, H_jcc, H_jz64, H_jnz64,
   H_testRR64, H_testRR32, H_incDecR64, H_incDecR32, H_pushR64, H_popR64, H_callRel64,
   H_ret64, H_movEG, H_movGE, H_aluEG, H_aluGE, H_aluEI, H_testEG, H_incDec, H_pushZ, H_popZ,
   H_callRel, H_retNear, H_shiftGrp, H_shiftR64, H_shiftR32,
@@ -42,14 +42,20 @@ export function specialize(
     if (handler == H_callRel) return H_callRel64;
     if (handler == H_retNear && opcodeIn == 0xc3) return H_ret64;
   }
+  // Jcc has a 64-bit operand size in 64-bit mode; JE and JNE have their own executors.
+  if (mode == 64 && handler == H_jcc && (opcodeIn & 14) == 4) {
+    return (opcodeIn & 1) != 0 ? H_jnz64 : H_jz64;
+  }
   const wide = size == 8;
   const isMem = rmReg == RM_MEM;
   if (handler == H_movEG) return isMem ? (wide ? H_movStore64 : H_movStore32) : (wide ? H_movRR64 : H_movRR32);
   if (handler == H_movGE) return isMem ? (wide ? H_movLoad64 : H_movLoad32) : (wide ? H_movRR64 : H_movRR32);
-  if (handler == H_aluGE) return isMem ? (wide ? H_aluLoad64 : H_aluLoad32) : (wide ? H_aluRR64 : H_aluRR32);
+  // The ALU groups are eight consecutive ids in operation order (fast_alu.ts).
+  const op = (opcodeIn >> 3) & 7;
+  if (handler == H_aluGE) return isMem ? (wide ? H_aluLoad64 : H_aluLoad32) : (wide ? H_addRR64 : H_addRR32) + op;
   if (isMem) return handler;
-  if (handler == H_aluEG) return wide ? H_aluRR64 : H_aluRR32;
-  if (handler == H_aluEI) return wide ? H_aluRI64 : H_aluRI32;
+  if (handler == H_aluEG) return (wide ? H_addRR64 : H_addRR32) + op;
+  if (handler == H_aluEI) return (wide ? H_addRI64 : H_addRI32) + (regField & 7);
   if (handler == H_testEG) return wide ? H_testRR64 : H_testRR32;
   if (handler == H_incDec && (regField & 7) < 2) return wide ? H_incDecR64 : H_incDecR32;
   if (handler == H_shiftGrp && (regField & 7) >= 4) return wide ? H_shiftR64 : H_shiftR32;
@@ -68,19 +74,6 @@ export function movLoad32(d: usize): void { setRegN(reg(d), 4, readV(ea(d), 4));
 export function movStore64(d: usize): void { writeV(ea(d), 8, regN(reg(d), 8)); }
 export function movStore32(d: usize): void { writeV(ea(d), 4, regN(reg(d), 4)); }
 
-// ALU op between registers: 01/03, 09/0B, ... 39/3B; bit 1 of the opcode selects Gv as the
-// destination.
-@inline function aluRR(d: usize, size: u32): void {
-  const op = (opcode(d) >> 3) & 7;
-  const toReg = (opcode(d) & 2) != 0;
-  const dst = toReg ? reg(d) : rm(d);
-  const src = toReg ? rm(d) : reg(d);
-  const r = alu(op, regN(dst, size), regN(src, size), size);
-  if (op != OP_CMP) setRegN(dst, size, r);
-}
-export function aluRR64(d: usize): void { aluRR(d, 8); }
-export function aluRR32(d: usize): void { aluRR(d, 4); }
-
 // ALU op Gv, [mem].
 @inline function aluLoad(d: usize, size: u32): void {
   const op = (opcode(d) >> 3) & 7;
@@ -89,15 +82,6 @@ export function aluRR32(d: usize): void { aluRR(d, 4); }
 }
 export function aluLoad64(d: usize): void { aluLoad(d, 8); }
 export function aluLoad32(d: usize): void { aluLoad(d, 4); }
-
-// 81/83 /op with a register destination.
-@inline function aluRI(d: usize, size: u32): void {
-  const op = reg(d) & 7;
-  const r = alu(op, regN(rm(d), size), load<u64>(d, D_IMM), size);
-  if (op != OP_CMP) setRegN(rm(d), size, r);
-}
-export function aluRI64(d: usize): void { aluRI(d, 8); }
-export function aluRI32(d: usize): void { aluRI(d, 4); }
 
 // 85 with a register operand.
 @inline function testRR(d: usize, size: u32): void {

@@ -66,7 +66,7 @@ export function getCF(): u64 {
   }
 }
 
-export function getZF(): u64 {
+@inline export function getZF(): u64 {
   if (lfOp == LF_NONE) return (flagsStatic >> 6) & 1;
   return <u64>(lfRes == 0);
 }
