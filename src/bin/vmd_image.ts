@@ -5,7 +5,7 @@
  * prints where the files are. A second run with the same package versions does no work.
  */
 
-import { parseArgs } from 'node:util';
+import { fail as failWith, parseCommandLine } from '../common/cli.js';
 import { initLog, log } from '../common/log.js';
 import { prepareGuestImage } from '../images/guest_image.js';
 import type { InitramfsCompression } from '../images/initramfs.js';
@@ -13,31 +13,22 @@ import type { InitramfsCompression } from '../images/initramfs.js';
 const USAGE = 'usage: vmd-image [--json] [--no-compress] [--cache dir] [--kernel-package name]';
 
 function fail(message: string, status = 1): never {
-  process.stderr.write(`vmd-image: ${message}\n`);
-  process.exit(status);
+  failWith('vmd-image', message, status);
 }
 
 async function main(): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      options: {
-        json: { type: 'boolean', default: false },
-        'no-compress': { type: 'boolean', default: false },
-        cache: { type: 'string' },
-        'kernel-package': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      allowPositionals: false,
-    });
-  } catch (error) {
-    fail(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`, 2);
-  }
+  const parsed = parseCommandLine('vmd-image', USAGE, {
+    options: {
+      json: { type: 'boolean', default: false },
+      'no-compress': { type: 'boolean', default: false },
+      cache: { type: 'string' },
+      'kernel-package': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    allowPositionals: false,
+  });
+  if (parsed === undefined) return;
   const { values } = parsed;
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return;
-  }
   initLog('vmd-image');
   const compression: InitramfsCompression = values['no-compress'] ? 'none' : 'gzip';
   let image;

@@ -7,7 +7,7 @@
  */
 
 import { writeSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { fail as failWith, parseCommandLine } from '../common/cli.js';
 import { Machine, MachineConfigError } from '../vm/machine.js';
 import { parseSize } from '../common/size.js';
 import { initLog, setVerbosity } from '../common/log.js';
@@ -47,33 +47,24 @@ function attachInput(machine: Machine): () => void {
 }
 
 function fail(message: string, status = 1): never {
-  process.stderr.write(`vmd-run: ${message}\n`);
-  process.exit(status);
+  failWith('vmd-run', message, status);
 }
 
 async function main(): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      options: {
-        memory: { type: 'string', short: 'm', default: '64M' },
-        initrd: { type: 'string', short: 'i' },
-        cmdline: { type: 'string', short: 'c' },
-        flat: { type: 'boolean', default: false },
-        'max-instructions': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-        verbose: { type: 'boolean', short: 'v', multiple: true, default: [] },
-      },
-      allowPositionals: true,
-    });
-  } catch (error) {
-    fail(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`, 2);
-  }
+  const parsed = parseCommandLine('vmd-run', USAGE, {
+    options: {
+      memory: { type: 'string', short: 'm', default: '64M' },
+      initrd: { type: 'string', short: 'i' },
+      cmdline: { type: 'string', short: 'c' },
+      flat: { type: 'boolean', default: false },
+      'max-instructions': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+      verbose: { type: 'boolean', short: 'v', multiple: true, default: [] },
+    },
+    allowPositionals: true,
+  });
+  if (parsed === undefined) return;
   const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return;
-  }
   initLog('vmd-run');
   // As vmd: -v for verbose, -vv for debug (which logs port writes nobody claims).
   setVerbosity(values.verbose.length);

@@ -296,21 +296,11 @@ export function loadFlat(image: Uint8Array, mem: GuestMemory, opts: { name: stri
   };
 }
 
-/**
- * Reads a kernel file and loads it: an ELF by its magic, otherwise, with `opts.flat`, a flat
- * binary (without it, a non-ELF file is an error). A Linux bzImage is refused by name rather
- * than run as flat code (its "HdrS" signature at 0x202, Documentation/arch/x86/boot.rst).
- * `opts.name` (default: `path` as given) heads messages.
- */
-export async function loadKernelFile(
-  path: string,
-  mem: GuestMemory,
-  opts: { name?: string; flat?: boolean } = {},
-): Promise<KernelImage> {
-  const name = opts.name ?? path;
-  let image: Uint8Array;
+/** Reads a kernel or initrd file; a missing, unreadable or empty file is a KernelLoadError. */
+export async function readImageFile(path: string, name: string): Promise<Uint8Array> {
+  let bytes: Uint8Array;
   try {
-    image = await readFile(path);
+    bytes = await readFile(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why =
@@ -323,7 +313,23 @@ export async function loadKernelFile(
             : `cannot read: ${err instanceof Error ? err.message : String(err)}`;
     throw new KernelLoadError(`${name}: ${why}`, { cause: err });
   }
-  if (image.length === 0) throw new KernelLoadError(`${name}: empty file`);
+  if (bytes.length === 0) throw new KernelLoadError(`${name}: empty file`);
+  return bytes;
+}
+
+/**
+ * Reads a kernel file and loads it: an ELF by its magic, otherwise, with `opts.flat`, a flat
+ * binary (without it, a non-ELF file is an error). A Linux bzImage is refused by name rather
+ * than run as flat code (its "HdrS" signature at 0x202, Documentation/arch/x86/boot.rst).
+ * `opts.name` (default: `path` as given) heads messages.
+ */
+export async function loadKernelFile(
+  path: string,
+  mem: GuestMemory,
+  opts: { name?: string; flat?: boolean } = {},
+): Promise<KernelImage> {
+  const name = opts.name ?? path;
+  const image = await readImageFile(path, name);
   if (isElf(image)) return loadElf(image, mem, { name });
   if (isBzImage(image)) {
     throw new KernelLoadError(`${name}: a Linux bzImage, which cannot be loaded as a flat image`);

@@ -10,13 +10,12 @@
  * `__BOOT_DS` 0x18, and interrupts are off, as the protocol asks.
  */
 
-import { readFile } from 'node:fs/promises';
 import type { GuestMemory } from '../engine/memory.js';
 import { buildBootParams, e820Map } from './boot_params.js';
 import type { E820Entry } from './boot_params.js';
 import { defaultVmlinuxCache, extractVmlinux, isBzImage } from './bzimage.js';
 import type { BzImage } from './bzimage.js';
-import { KernelLoadError, isElf, loadElf, parseElf } from './elf.js';
+import { KernelLoadError, isElf, loadElf, parseElf, readImageFile } from './elf.js';
 import type { KernelImage } from './elf.js';
 import { CMDLINE_MAX_SIZE, CMDLINE_START, ZERO_PAGE_START } from './layout.js';
 
@@ -163,23 +162,7 @@ async function readInput(input: Uint8Array | string, name: string): Promise<Uint
     if (input.length === 0) throw new KernelLoadError(`${name}: empty`);
     return input;
   }
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(input);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT'
-        ? 'no such file'
-        : code === 'EISDIR'
-          ? 'is a directory'
-          : code === 'EACCES' || code === 'EPERM'
-            ? 'permission denied'
-            : `cannot read: ${error instanceof Error ? error.message : String(error)}`;
-    throw new KernelLoadError(`${name}: ${why}`, { cause: error });
-  }
-  if (bytes.length === 0) throw new KernelLoadError(`${name}: empty file`);
-  return bytes;
+  return readImageFile(input, name);
 }
 
 function mib(bytes: number): string {

@@ -69,13 +69,21 @@ function farTarget(sel: u32, offset: u64): u64 {
   return cs;
 }
 
-/** FF /5: JMP m16:16/32/64. */
-export function jmpFar(d: usize): void {
+/** The far pointer m16:xx of JMP/CALL far: the offset, with the selector in farSelector. */
+let farSelector: u32 = 0;
+function readFarPointer(d: usize): u64 {
   if (isReg(d)) raiseUD();
   const size = dOsize(d);
   const va = ea(d);
   const offset = readV(va, size);
-  const sel = <u32>readV(va + size, 2);
+  farSelector = <u32>readV(va + size, 2);
+  return offset;
+}
+
+/** FF /5: JMP m16:16/32/64. */
+export function jmpFar(d: usize): void {
+  const offset = readFarPointer(d);
+  const sel = farSelector;
   const cs = farTarget(sel, offset);
   loadCodeSegment(sel, cs, cpl);
   setNextRip(offset);
@@ -83,11 +91,9 @@ export function jmpFar(d: usize): void {
 
 /** FF /3: CALL m16:16/32/64 — pushes CS then the return address. */
 export function callFar(d: usize): void {
-  if (isReg(d)) raiseUD();
   const size = dOsize(d);
-  const va = ea(d);
-  const offset = readV(va, size);
-  const sel = <u32>readV(va + size, 2);
+  const offset = readFarPointer(d);
+  const sel = farSelector;
   const cs = farTarget(sel, offset);
   checkPush(size * 2);
   push(<u64>segSelector(SEG_CS), size);
