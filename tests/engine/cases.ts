@@ -53,6 +53,7 @@ import {
 /** Executors the differential test does not run, with the reason. */
 export const SKIPPED: Readonly<Record<string, string>> = {
   cpuid: 'CPUID reports the engine’s own feature set by design (core/cpuid.ts), not the host’s',
+  incDecZ: '40–4F are REX prefixes in 64-bit mode, where snippets run (tests/boot/modes.test.ts)',
   intN: 'INT n enters the host kernel through its IDT (INT 0x80 is a system call)',
   iret: 'IRET needs a frame the snippet does not build; tested by guests in tests/boot',
   syscall: 'SYSCALL would make a real system call on the host',

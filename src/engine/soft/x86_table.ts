@@ -259,6 +259,9 @@ function regForms(): OpcodeForm[] {
       },
       { opcode: 0xb8 + r, mnemonic: 'mov', operands: ['Zv', 'Iv'], handler: 'movZI', imm: iv },
       { opcode: 0x0fc8 + r, mnemonic: 'bswap', operands: ['Zv'], handler: 'bswapZ' },
+      // Outside 64-bit mode only: there 40–4F are REX prefixes.
+      { opcode: 0x40 + r, mnemonic: 'inc', operands: ['Zv'], handler: 'incDecZ', i64: true },
+      { opcode: 0x48 + r, mnemonic: 'dec', operands: ['Zv'], handler: 'incDecZ', i64: true },
     );
     if (r !== 0)
       forms.push({

@@ -170,6 +170,17 @@ export function incDec(d: usize): void {
   setLazyIncDec(dec ? LF_DEC : LF_INC, size, a, r);
 }
 
+/** 40+r INC and 48+r DEC (outside 64-bit mode): flags as FE/FF /0 /1. */
+export function incDecZ(d: usize): void {
+  const size = dOsize(d);
+  const r = dReg(d);
+  const dec = (dOpcode(d) & 8) != 0;
+  const a = getReg(d, r, size);
+  const v = (dec ? a - 1 : a + 1) & sizeMask(size);
+  putReg(d, r, size, v);
+  setLazyIncDec(dec ? LF_DEC : LF_INC, size, a, v);
+}
+
 /** F6/F7 /2. NOT changes no flags. */
 export function notE(d: usize): void {
   const size = dOsize(d);

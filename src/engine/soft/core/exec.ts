@@ -1,5 +1,7 @@
 // Every executor the generated dispatch table may call, by the names x86_table.ts gives them.
-export { aluEG, aluGE, aluAI, aluEI, testEG, testEI, testAI, incDec, notE, negE } from './alu';
+export {
+  aluEG, aluGE, aluAI, aluEI, testEG, testEI, testAI, incDec, incDecZ, notE, negE,
+} from './alu';
 export { mulE, imulE, divE, idivE, imulGE, imulGEI } from './muldiv';
 export { shiftGrp, shxd } from './shift';
 export { btEG, btEI, bsf, bsr } from './bitops';
