@@ -4,8 +4,8 @@
  * the exception, registers and guest memory. Every failure message says what was expected,
  * what came, and the vCPU state.
  *
- * The engine has no MOV to CR0 and no WRMSR yet, so a case that needs CR0.WP = 0 or
- * EFER.NXE = 0 gets it in its entry state, as a VMM would set it, through `sregs`.
+ * A case that needs CR0.WP = 0 or EFER.NXE = 0 from the start gets it in its entry state, as a
+ * VMM would set it, through `sregs`.
  */
 
 import { join } from 'node:path';

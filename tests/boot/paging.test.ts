@@ -1,12 +1,12 @@
 /**
  * Page-walk behaviour of 4-level paging, checked against the Intel SDM Vol. 3A, chapter 4:
  * tests/guests/paging.asm builds its own paging structures (tests/guests/paging.mac) and runs
- * one case per machine, since an exception ends the run while there is no IDT delivery.
- * Expected values are written out by hand from the SDM, not taken from the engine.
+ * one case per machine: with no IDT loaded, an exception ends the run and is reported.
+ * Expected values are written out by hand from the SDM, not taken from the engine. CR0.WP and
+ * EFER.NXE are set in the entry state.
  *
- * Not covered here, because the engine lacks the instruction: INVLPG and CR3 reloads (no
- * INVLPG, no MOV to CR3), the U/S bit (no IRETQ or SYSRET to reach CPL 3). CR0.WP and
- * EFER.NXE are set in the entry state (no MOV to CR0, no WRMSR).
+ * INVLPG, CR3 reloads, runtime CR0.WP changes and the U/S bit at CPL 3 are covered by the
+ * system-level guests (system.test.ts, privilege.test.ts).
  */
 
 import { test } from 'node:test';

@@ -138,6 +138,21 @@ export function loadDataSegment(seg: u32, sel: u32): void {
 }
 
 /**
+ * Checks that `sel` may become SS at privilege `newCpl` (IRET to an outer ring): a writable
+ * data segment with RPL = DPL = newCpl, present. Returns the raw descriptor.
+ */
+export function checkStackSegment(sel: u32, newCpl: u32): u64 {
+  const err = <u64>(sel & 0xfffc);
+  if ((sel & SEL_RPL) != newCpl) raise(EXC_GP, err);
+  const d = readDescriptor(sel, EXC_GP);
+  const attr = descAttr(d);
+  if ((attr & A_S) == 0 || (attr & A_CODE) != 0 || (attr & A_WRITABLE) == 0) raise(EXC_GP, err);
+  if (attrDpl(attr) != newCpl) raise(EXC_GP, err);
+  if ((attr & A_P) == 0) raise(EXC_SS, err);
+  return d;
+}
+
+/**
  * Checks a code-segment descriptor for a far transfer that keeps or raises nothing above
  * `targetCpl` (far JMP/CALL/RET, IRET, interrupt gates); returns the raw descriptor.
  */

@@ -12,8 +12,8 @@ import {
   raise, takePending, EXC_GP, EXC_NP, EXC_DF, EXC_PF, EXC_SS, NO_ERROR_CODE,
 } from './exceptions';
 import {
-  readDescriptor, descAttr, attrDpl, checkCodeSegment, loadCodeSegment, loadDataSegment,
-  setNull, setSegment, tssIst, tssRsp, A_S, A_CODE, A_CONFORMING, A_L, A_DB, A_P, A_UNUSABLE,
+  readDescriptor, descAttr, attrDpl, checkCodeSegment, loadCodeSegment, checkStackSegment,
+  loadFromDescriptor, setNull, setSegment, tssIst, tssRsp, A_S, A_CODE, A_CONFORMING, A_L, A_DB, A_P, A_UNUSABLE,
   TYPE_INTERRUPT_GATE, TYPE_TRAP_GATE, SEL_RPL,
 } from './descriptors';
 import { dOsize, dImm, dOpcode } from './decode';
@@ -37,13 +37,17 @@ const FL_RF: u64 = 1 << 16;
 const FL_VM: u64 = 1 << 17;
 const FL_IOPL: u64 = 3 << 12;
 /** Bits IRET may always change (SDM IRET: CF PF AF ZF SF TF DF OF NT RF AC ID). */
-const IRET_ALWAYS: u64 = 0x25_4fd5;
+const IRET_ALWAYS: u64 = 0x25_4dd5;
 const FL_VIF_VIP: u64 = 3 << 19;
 
 /** The vector whose delivery is under way, for the double-fault rules; -1 when none. */
 let delivering: i32 = -1;
 
 @inline function contributory(v: i32): bool { return v == 0 || (v >= 10 && v <= 13); }
+
+/** Exceptions of the trap class (#DB as the engine raises it, #BP, #OF); the rest are faults
+ *  or aborts, whose frame saves RF = 1 (SDM Vol. 3A, 18.3.1.1). */
+@inline function isTrap(v: u32): bool { return v == 1 || v == 3 || v == 4; }
 
 /** Exceptions that push an error code (SDM Vol. 3A, Table 6-1). */
 @inline function hasErrorCode(v: u32): bool {
@@ -120,11 +124,12 @@ function deliver(vector: u32, errorCode: u64, returnRip: u64, kind: u32): void {
   if (!canonical(frame) || !canonical(sp - 1)) raise(EXC_SS, ext);
   probeWriteSys(frame, withCode ? 48 : 40);
   const flags = getFlags();
+  const saved = kind == EV_EXCEPTION && !isTrap(vector) ? flags | FL_RF : flags;
   let at = frame;
   if (withCode) { writeSys(at, 8, errorCode & 0xffff_ffff); at += 8; }
   writeSys(at, 8, returnRip);
   writeSys(at + 8, 8, <u64>segSelector(SEG_CS));
-  writeSys(at + 16, 8, flags);
+  writeSys(at + 16, 8, saved);
   writeSys(at + 24, 8, oldRsp);
   writeSys(at + 32, 8, <u64>segSelector(SEG_SS));
 
@@ -173,12 +178,18 @@ export function iret(d: usize): void {
   if (size == 4) mask &= 0xffff_ffff;
   if (cpl <= <u32>((old & FL_IOPL) >> 12)) mask |= FL_IF;
   if (cpl == 0) mask |= FL_IOPL | FL_VIF_VIP;
-  const flags = (old & ~mask) | (newFlags & mask);
+  // RF would only suppress instruction breakpoints for one instruction, and the CPU clears it
+  // after the next one; with no breakpoints modelled it is dropped at once.
+  const flags = ((old & ~mask) | (newFlags & mask)) & ~FL_RF;
 
+  // SS is checked against the new privilege before anything changes.
+  const nullSs = (ssSel & 0xfffc) == 0;
+  if (nullSs && (rpl == 3 || !to64)) raise(EXC_GP, 0);
+  const ss = nullSs ? 0 : checkStackSegment(ssSel, rpl);
   const oldCpl = cpl;
   loadCodeSegment(csSel, cs, rpl);
-  if ((ssSel & 0xfffc) == 0 && rpl != 3 && to64) setNull(SEG_SS, ssSel);
-  else loadDataSegment(SEG_SS, ssSel);
+  if (nullSs) setNull(SEG_SS, ssSel);
+  else loadFromDescriptor(SEG_SS, ssSel, ss);
   setFlags(flags);
   setReg64(RSP, to64 ? newRsp : newRsp & 0xffff_ffff);
   setNextRip(to64 ? newRip : newRip & 0xffff_ffff);

@@ -140,14 +140,16 @@ const DATA: u64 = 0x3 | A_S | A_P | A_DB | A_G;
 /** 0F 05: SYSCALL from 64-bit or compatibility mode. */
 export function syscall(d: usize): void {
   if ((efer & EFER_SCE) == 0 || (efer & EFER_LMA) == 0) raiseUD();
+  // CS = STAR[47:32] with RPL cleared, SS = STAR[47:32] + 8 as it stands (SDM SYSCALL).
   const star = getSlot(S_STAR);
-  const sel = <u32>(star >> 32) & 0xfffc;
+  const base = <u32>(star >> 32) & 0xffff;
+  const sel = base & 0xfffc;
   const target = getSlot(mode == 64 ? S_LSTAR : S_CSTAR);
   setReg64(RCX, nextRip);
   const flags = getFlags();
   setReg64(11, flags & ~(<u64>1 << 16));
   setFlags(flags & ~getSlot(S_SFMASK) & ~(<u64>1 << 16));
-  setSegment(SEG_SS, sel + 8, 0, 0xffff_ffff, DATA);
+  setSegment(SEG_SS, (base + 8) & 0xffff, 0, 0xffff_ffff, DATA);
   setSegment(SEG_CS, sel, 0, 0xffff_ffff, CODE64);
   setNextRip(target);
 }
