@@ -21,3 +21,19 @@
 @inline export function parity(v: u64): u64 {
   return <u64>((popcnt<u32>(<u32>v & 0xff) & 1) == 0);
 }
+
+/** High 64 bits of the unsigned 128-bit product a * b. */
+export function mulHiU(a: u64, b: u64): u64 {
+  const aL = a & 0xffff_ffff, aH = a >> 32, bL = b & 0xffff_ffff, bH = b >> 32;
+  const ll = aL * bL, lh = aL * bH, hl = aH * bL, hh = aH * bH;
+  const mid = (ll >> 32) + (lh & 0xffff_ffff) + (hl & 0xffff_ffff);
+  return hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
+}
+
+/** High 64 bits of the signed 128-bit product a * b. */
+export function mulHiS(a: u64, b: u64): u64 {
+  let hi = mulHiU(a, b);
+  if (<i64>a < 0) hi -= b;
+  if (<i64>b < 0) hi -= a;
+  return hi;
+}

@@ -3,7 +3,7 @@
 // them. flagsStatic always holds the non-arithmetic RFLAGS bits; its arithmetic bits count only
 // while lfOp == LF_NONE (and its CF while an INC/DEC record is current).
 
-import { signBit, parity } from './bits';
+import { signBit, parity, sext, mulHiS } from './bits';
 
 export const FL_CF: u64 = 1 << 0;
 export const FL_PF: u64 = 1 << 2;
@@ -31,6 +31,19 @@ export const LF_INC: u32 = 6;
 export const LF_DEC: u32 = 7;
 /** SHL/SHR/SAR: lfA holds CF and lfB OF, both computed by the shift; AF reads 0. */
 export const LF_SHIFT: u32 = 8;
+/**
+ * Two- and three-operand IMUL: lfA and lfB are the sign-extended operands; CF = OF = the
+ * signed product does not fit the operand size; SF, ZF, PF from the low half; AF reads 0.
+ */
+export const LF_IMUL: u32 = 9;
+
+/** Whether the recorded IMUL overflowed its operand size. */
+function imulOverflow(): u64 {
+  if (lfSize != 8) return <u64>(sext(lfA * lfB, lfSize) != lfA * lfB);
+  // Operands that fit in 32 bits cannot overflow 64; only others need the 128-bit product.
+  if ((lfA + 0x8000_0000) >> 32 == 0 && (lfB + 0x8000_0000) >> 32 == 0) return 0;
+  return <u64>(mulHiS(lfA, lfB) != <u64>(<i64>lfRes >> 63));
+}
 
 export let lfOp: u32 = LF_NONE;
 /** Operand size in bytes of the recorded operation. */
@@ -62,6 +75,7 @@ export function getCF(): u64 {
     case LF_SUB: return <u64>(lfA < lfB);
     case LF_SBB: return lfCin != 0 ? <u64>(lfA <= lfB) : <u64>(lfA < lfB);
     case LF_SHIFT: return lfA;
+    case LF_IMUL: return imulOverflow();
     default: return 0;
   }
 }
@@ -82,6 +96,7 @@ export function getOF(): u64 {
     case LF_ADD: case LF_ADC: case LF_INC: return signBit((lfA ^ lfRes) & (lfB ^ lfRes), lfSize);
     case LF_SUB: case LF_SBB: case LF_DEC: return signBit((lfA ^ lfB) & (lfA ^ lfRes), lfSize);
     case LF_SHIFT: return lfB;
+    case LF_IMUL: return imulOverflow();
     default: return 0;
   }
 }
@@ -93,7 +108,7 @@ export function getPF(): u64 {
 
 export function getAF(): u64 {
   if (lfOp == LF_NONE) return (flagsStatic >> 4) & 1;
-  if (lfOp == LF_LOGIC || lfOp == LF_SHIFT) return 0;
+  if (lfOp == LF_LOGIC || lfOp == LF_SHIFT || lfOp == LF_IMUL) return 0;
   return ((lfA ^ lfB ^ lfRes) >> 4) & 1;
 }
 

@@ -3,26 +3,10 @@
 
 import { dOsize, dImm } from './decode';
 import { readE, readG, writeG, getReg, putReg } from './operands';
-import { setArith } from './flags';
-import { sizeMask, signBit, parity, sext } from './bits';
+import { setArith, setLazy, LF_IMUL } from './flags';
+import { sizeMask, signBit, parity, sext, mulHiU, mulHiS } from './bits';
 import { raise, EXC_DE, NO_ERROR_CODE } from './exceptions';
 import { RAX, RDX, reg64, setReg64 } from './state';
-
-/** High 64 bits of the unsigned 128-bit product a * b. */
-export function mulHiU(a: u64, b: u64): u64 {
-  const aL = a & 0xffff_ffff, aH = a >> 32, bL = b & 0xffff_ffff, bH = b >> 32;
-  const ll = aL * bL, lh = aL * bH, hl = aH * bL, hh = aH * bH;
-  const mid = (ll >> 32) + (lh & 0xffff_ffff) + (hl & 0xffff_ffff);
-  return hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
-}
-
-/** High 64 bits of the signed 128-bit product a * b. */
-export function mulHiS(a: u64, b: u64): u64 {
-  let hi = mulHiU(a, b);
-  if (<i64>a < 0) hi -= b;
-  if (<i64>b < 0) hi -= a;
-  return hi;
-}
 
 /** Flags after a multiply: CF = OF = `overflow`; SF, ZF, PF from the low half (undefined). */
 function mulFlags(lo: u64, size: u32, overflow: bool): void {
@@ -65,17 +49,13 @@ export function imulE(d: usize): void {
   mulFlags(p, size, sext(p, size) != p);
 }
 
+/** IMUL r, r/m (and imm): the low half; CF/OF (overflow) are computed only if read. */
 function imul2(d: usize, a: u64, b: u64): void {
   const size = dOsize(d);
   const sa = sext(a, size), sb = sext(b, size);
   const lo = sa * sb;
-  // Operands that fit in 32 bits cannot overflow 64; only others need the 128-bit product.
-  const small = (sa + 0x8000_0000) >> 32 == 0 && (sb + 0x8000_0000) >> 32 == 0;
-  const overflow = size == 8
-    ? !small && mulHiS(sa, sb) != <u64>(<i64>lo >> 63)
-    : sext(lo, size) != lo;
   writeG(d, size, lo & sizeMask(size));
-  mulFlags(lo, size, overflow);
+  setLazy(LF_IMUL, size, sa, sb, lo & sizeMask(size));
 }
 
 /** 0F AF: IMUL Gv, Ev. */
