@@ -980,6 +980,7 @@ export const DECODER_EXECUTORS: readonly string[] = [
   'ret64',
   'shiftR64',
   'shiftR32',
+  'movzxbLoad',
   'addRR64',
   'orRR64',
   'adcRR64',

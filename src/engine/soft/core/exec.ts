@@ -53,7 +53,7 @@ export {
   movRR64, movRR32, movLoad64, movLoad32, movStore64, movStore32,
   aluLoad64, aluLoad32,
   testRR64, testRR32, incDecR64, incDecR32, pushR64, popR64, callRel64, ret64,
-  shiftR64, shiftR32,
+  shiftR64, shiftR32, movzxbLoad,
 } from './fast';
 export {
   addRR64, orRR64, adcRR64, sbbRR64, andRR64, subRR64,

@@ -19,7 +19,7 @@ import {
   H_addRR64, H_addRR32, H_aluLoad64, H_aluLoad32, H_addRI64, H_addRI32, H_jcc, H_jz64, H_jnz64,
   H_testRR64, H_testRR32, H_incDecR64, H_incDecR32, H_pushR64, H_popR64, H_callRel64,
   H_ret64, H_movEG, H_movGE, H_aluEG, H_aluGE, H_aluEI, H_testEG, H_incDec, H_pushZ, H_popZ,
-  H_callRel, H_retNear, H_shiftGrp, H_shiftR64, H_shiftR32,
+  H_callRel, H_retNear, H_shiftGrp, H_shiftR64, H_shiftR32, H_movzxb, H_movzxbLoad,
 } from './gen/table';
 
 const OP_CMP: u32 = 7;
@@ -50,6 +50,7 @@ export function specialize(
   const isMem = rmReg == RM_MEM;
   if (handler == H_movEG) return isMem ? (wide ? H_movStore64 : H_movStore32) : (wide ? H_movRR64 : H_movRR32);
   if (handler == H_movGE) return isMem ? (wide ? H_movLoad64 : H_movLoad32) : (wide ? H_movRR64 : H_movRR32);
+  if (handler == H_movzxb && isMem) return H_movzxbLoad;
   // The ALU groups are eight consecutive ids in operation order (fast_alu.ts).
   const op = (opcodeIn >> 3) & 7;
   if (handler == H_aluGE) return isMem ? (wide ? H_aluLoad64 : H_aluLoad32) : (wide ? H_addRR64 : H_addRR32) + op;
@@ -73,6 +74,9 @@ export function movLoad64(d: usize): void { setRegN(reg(d), 8, readV(ea(d), 8));
 export function movLoad32(d: usize): void { setRegN(reg(d), 4, readV(ea(d), 4)); }
 export function movStore64(d: usize): void { writeV(ea(d), 8, regN(reg(d), 8)); }
 export function movStore32(d: usize): void { writeV(ea(d), 4, regN(reg(d), 4)); }
+
+// 0F B6 MOVZX r32/r64, byte [mem]: both sizes write the zero-extended byte to all 64 bits.
+export function movzxbLoad(d: usize): void { setReg64(reg(d), readV(ea(d), 1)); }
 
 // ALU op Gv, [mem].
 @inline function aluLoad(d: usize, size: u32): void {
