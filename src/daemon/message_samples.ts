@@ -1,0 +1,163 @@
+/**
+ * Valid sample messages, at least one of every type, with the fields at their limits where it
+ * matters: the round-trip tests use them, and the fuzz tests mutate them.
+ */
+
+import { ERRNO, VMD_ERRORS } from './codes.js';
+import type { Message } from './messages.js';
+
+const GiB = 1024 ** 3;
+
+/** Sample messages covering every message type. */
+export const SAMPLE_MESSAGES: readonly Message[] = [
+  { type: 'ok' },
+  { type: 'fail', error: ERRNO.EPERM, detail: null },
+  { type: 'fail', error: VMD_ERRORS.VMD_PARENT_INVALID, detail: 'invalid template "base"' },
+  { type: 'verbose', level: 2 },
+  { type: 'reset', scope: 'all' },
+  { type: 'reset', scope: 'switches' },
+  {
+    type: 'start-vm-request',
+    uid: null,
+    vm: { name: 'web1' },
+    memory: null,
+    boot: null,
+    bootDevice: null,
+    cdrom: null,
+    disks: [],
+    interfaces: [],
+    interfaceCount: null,
+    template: null,
+  },
+  {
+    type: 'start-vm-request',
+    uid: 1000,
+    vm: { name: 'a'.repeat(63) },
+    memory: 128 * GiB,
+    boot: '/bsd.rd',
+    bootDevice: 'net',
+    cdrom: '/srv/iso/install76.iso',
+    disks: [
+      { path: '/srv/vm/a.qcow2', format: 'qcow2' },
+      { path: '/srv/vm/b.img', format: 'raw' },
+      { path: '/srv/vm/c.img', format: 'raw' },
+      { path: '/srv/vm/é.img', format: 'raw' },
+    ],
+    interfaces: [
+      { local: true, switch: null },
+      { local: false, switch: 'uplink' },
+    ],
+    interfaceCount: 4,
+    template: 'base.template',
+  },
+  { type: 'start-vm-request', ...startById(7) },
+  { type: 'start-vm-response', result: 0, vmId: 1, pid: 4242, tty: '/dev/pts/3' },
+  {
+    type: 'start-vm-response',
+    result: VMD_ERRORS.VMD_DISK_MISSING,
+    vmId: null,
+    pid: null,
+    tty: null,
+  },
+  { type: 'pause-vm', vm: { id: 0xffffffff }, uid: 0 },
+  { type: 'pause-vm-response', result: 0, vmId: 3, pid: 99, tty: null },
+  { type: 'unpause-vm', vm: { name: 'web1' }, uid: null },
+  { type: 'unpause-vm-response', result: ERRNO.EPERM, vmId: 3, pid: null, tty: null },
+  { type: 'wait-vm-request', vm: { id: 2 }, uid: 0xfffffffe },
+  { type: 'terminate-vm-request', vm: { name: 'db-2' }, uid: 1000, force: true, wait: false },
+  { type: 'terminate-vm-request', vm: { id: 9 }, uid: null, force: false, wait: true },
+  {
+    type: 'terminate-vm-response',
+    result: VMD_ERRORS.VMD_VM_STOP_INVALID,
+    vmId: 9,
+    pid: null,
+    tty: null,
+  },
+  { type: 'terminate-vm-event', result: ERRNO.EAGAIN, vmId: 9, pid: 0x7fffffff, tty: null },
+  { type: 'get-info-vm-request' },
+  {
+    type: 'get-info-vm-data',
+    info: {
+      id: 1,
+      pid: 4242,
+      vcpus: 1,
+      maxMemory: 512 * 1024 * 1024,
+      curMemory: 37 * 1024 * 1024,
+      tty: '/dev/pts/3',
+      owner: { uid: 1000, gid: 1000 },
+      state: 'running',
+      name: 'web1',
+    },
+  },
+  {
+    type: 'get-info-vm-data',
+    info: {
+      id: 2,
+      pid: null,
+      vcpus: 64,
+      maxMemory: Number.MAX_SAFE_INTEGER,
+      curMemory: 0,
+      tty: null,
+      owner: { uid: 0, gid: null },
+      state: 'stopped',
+      name: 'Z9',
+    },
+  },
+  { type: 'get-info-vm-end-data' },
+  { type: 'load', path: '/etc/vm.d/extra.conf' },
+  { type: 'reload' },
+  { type: 'vm-shutdown' },
+  { type: 'vm-reboot' },
+  { type: 'console-request', vm: { name: 'web1' }, uid: 1000 },
+  { type: 'console-response', result: 0, vmId: 1, pid: 4242, tty: '/run/vmd/web1.console' },
+  {
+    type: 'create-disk-request',
+    uid: 0,
+    path: '/srv/vm/new.qcow2',
+    format: 'qcow2',
+    size: null,
+    base: '/srv/vm/base.qcow2',
+    input: null,
+  },
+  {
+    type: 'create-disk-request',
+    uid: null,
+    path: '/srv/vm/copy.img',
+    format: 'raw',
+    size: 20 * GiB,
+    base: null,
+    input: '/srv/vm/a.qcow2',
+  },
+  {
+    type: 'vm-create',
+    spec: {
+      vmId: 5,
+      name: 'web1',
+      memory: 1024 * 1024,
+      vcpus: 1,
+      boot: null,
+      bootDevice: 'cdrom',
+      cdrom: '/srv/iso/install76.iso',
+      disks: [{ path: '/srv/vm/a.qcow2', format: 'qcow2', fd: 3 }],
+      interfaces: [
+        { lladdr: 'fe:e1:bb:d1:c8:01', local: true, fd: 4 },
+        { lladdr: '00:00:00:00:00:0a', local: false, fd: null },
+      ],
+    },
+  },
+];
+
+function startById(id: number): Omit<Extract<Message, { type: 'start-vm-request' }>, 'type'> {
+  return {
+    uid: 0,
+    vm: { id },
+    memory: 1024 * 1024,
+    boot: '/boot/vmlinuz',
+    bootDevice: 'disk',
+    cdrom: null,
+    disks: [{ path: '/d', format: 'raw' }],
+    interfaces: [{ local: false, switch: 'sw0' }],
+    interfaceCount: 0,
+    template: null,
+  };
+}
