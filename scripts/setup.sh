@@ -2,12 +2,13 @@
 # Installs what a fresh Debian machine lacks for building and testing the project: the Debian
 # tools the test suite calls (nasm and ld assemble test guests, gcc builds the native
 # differential-test harness, xz unpacks Debian's kernel and packages, cpio checks our
-# initramfs writer, mandoc checks the manual pages), then the npm dependencies from the lock file. Guest images are made from
+# initramfs writer, mandoc checks the manual pages, qemu-img and qemu-io from qemu-utils check
+# our disk images), then the npm dependencies from the lock file. Guest images are made from
 # Debian packages with `apt-get download`, which needs apt's package lists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(nasm binutils gcc xz-utils cpio mandoc)
+packages=(nasm binutils gcc xz-utils cpio mandoc qemu-utils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
