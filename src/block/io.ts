@@ -3,7 +3,8 @@
  * transfers, and a lock that runs asynchronous critical sections one at a time.
  */
 
-import type { FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
+import { DiskError } from './image.js';
 
 /**
  * Reads into all of `buffer` from `position`, looping over short reads. Bytes past the end of
@@ -56,4 +57,16 @@ export function roundUp(value: number, unit: number): number {
 /** `value` as hexadecimal with a 0x prefix, for messages about file offsets. */
 export function hex(value: number | bigint): string {
   return `0x${value.toString(16)}`;
+}
+
+/** Creates `path` for writing (mode 0600); an existing file is an `exists` DiskError. */
+export async function createExclusive(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new DiskError('exists', `${path}: file exists`, { cause: err });
+    }
+    throw err;
+  }
 }

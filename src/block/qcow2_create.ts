@@ -5,9 +5,9 @@
  * else is allocated.
  */
 
-import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import { DiskError } from './image.js';
-import { writeAt } from './io.js';
+import { createExclusive, writeAt } from './io.js';
 import { setRefcount } from './qcow2_alloc.js';
 import { MAX_CLUSTER_BITS, MAX_L1_BYTES, MIN_CLUSTER_BITS, encodeHeader } from './qcow2_header.js';
 import { encodePointer } from './qcow2_table.js';
@@ -98,15 +98,7 @@ export async function createQcow2(path: string, options: Qcow2CreateOptions): Pr
   for (let b = 0; b < l.blocks; b++) encodePointer(table, b, blocksOffset + b * clusterSize);
   for (let c = 0; c < l.total; c++) setRefcount(blocks, c, refcountOrder, 1);
 
-  let handle: FileHandle;
-  try {
-    handle = await open(path, 'wx', 0o600);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new DiskError('exists', `${path}: file exists`, { cause: err });
-    }
-    throw err;
-  }
+  const handle = await createExclusive(path);
   try {
     await writeAt(handle, header, 0);
     await writeAt(handle, table, tableOffset);

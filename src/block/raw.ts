@@ -5,7 +5,7 @@
 
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { DiskError, checkRange, type DiskImage, type OpenOptions } from './image.js';
-import { readAt, writeAt } from './io.js';
+import { createExclusive, readAt, writeAt } from './io.js';
 
 /** A raw disk image over an open file. */
 export class RawImage implements DiskImage {
@@ -108,15 +108,7 @@ export async function createRaw(path: string, size: number): Promise<void> {
   if (!Number.isSafeInteger(size) || size <= 0) {
     throw new DiskError('invalid', `${path}: invalid size ${size}`);
   }
-  let handle: FileHandle;
-  try {
-    handle = await open(path, 'wx', 0o600);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new DiskError('exists', `${path}: file exists`, { cause: err });
-    }
-    throw err;
-  }
+  const handle = await createExclusive(path);
   try {
     await handle.truncate(size);
     await handle.close();
