@@ -69,9 +69,11 @@ class Guest {
     this.machine.sendInput(new TextEncoder().encode(`${command}; echo ${split}\n`));
     // The shell echoes the command with the tag split by quotes; only the output has it whole.
     const m = await this.waitFor(new RegExp(`([\\s\\S]*?)${tag}`), from, COMMAND_TIMEOUT_MS);
-    const text = m[1] ?? '';
-    // Drop the echoed command line itself.
-    return text.slice(text.indexOf('\n') + 1).replace(/\r/g, '');
+    const text = (m[1] ?? '').replace(/\r/g, '');
+    // The output starts after the echoed command line, which holds the split tag (and may
+    // follow a banner or prompt the shell printed late).
+    const echoed = text.indexOf(split);
+    return text.slice(text.indexOf('\n', echoed) + 1);
   }
 }
 
