@@ -22,10 +22,12 @@
  * - FS/GS segment overrides on memory operands: the host's FS is glibc's TLS block.
  * - 16- and 32-bit code: the host runs the snippets in 64-bit mode only.
  * - TF and AC are never set (single-step traps and alignment checks would hit the harness).
- * - x87/SSE (sse_shapers.ts): MMX, SSE3 and later, AVX (VEX), CLFLUSH, CLFLUSHOPT and CLWB are
- *   absent from the engine (#UD) but present on hosts; the CR0.EM/TS/MP and CR4.OSFXSR rules
- *   need CPL 0 (fpu.test.ts covers them); MXCSR.MM (bit 17) is valid only on hosts with AMD's
- *   MisAlignSse.
+ * - x87/SSE (sse_shapers.ts): MMX (with the MMX-register conversions CVTPI2PS … CVTTPD2PI),
+ *   SSE3 and later, AVX (VEX), CLFLUSH, CLFLUSHOPT and CLWB are absent from the engine (#UD)
+ *   but present on hosts; the CR0.EM/TS/MP and CR4.OSFXSR rules and #UD for an unmasked SIMD
+ *   exception without CR4.OSXMMEXCPT need CPL 0 (fpu.test.ts covers them); MXCSR.MM (bit 17)
+ *   is valid only on hosts with AMD's MisAlignSse. RCPPS/RSQRTPS results are compared within
+ *   the SDM's error bound, not bit for bit (fp_shapers.ts).
  */
 
 import { ImmKind, OPCODE_TABLE } from '../../src/engine/soft/x86_table.js';
@@ -38,6 +40,7 @@ import { Rng } from './rand.js';
 import { CODE, CODE_SIZE } from './scratch.js';
 import type { Case } from './scratch.js';
 import { SHAPERS } from './shapers.js';
+import { floatShapers } from './fp_shapers.js';
 import {
   FIXED_VECTOR,
   SSE_SHAPERS,
@@ -49,6 +52,9 @@ import {
   vectorSizes,
   xmmValue,
 } from './sse_shapers.js';
+
+/** Shapers of the floating-point forms (fp_shapers.ts). */
+const FLOAT_SHAPERS = floatShapers(OPCODE_TABLE);
 
 /** Executors the differential test does not run, with the reason. */
 export const SKIPPED: Readonly<Record<string, string>> = {
@@ -114,7 +120,15 @@ export interface Variant {
   readonly label: string;
   /** Fixed instruction bytes (FIXED and invalid-opcode variants). */
   readonly bytes?: readonly number[];
+  /** Cases per turn through the variants (default 1). */
+  readonly weight?: number;
 }
+
+/**
+ * Floating-point variants run twice per turn: their results depend on the operands, the
+ * rounding mode, DAZ, FTZ and the exception masks together.
+ */
+const FLOAT_WEIGHT = 2;
 
 const MASK64 = (1n << 64n) - 1n;
 
@@ -162,7 +176,8 @@ export function variants(): Variant[] {
         : [form.mod === 'mem'];
     for (const size of sizesOf(form)) {
       for (const mem of mems) {
-        out.push({ form, size, mem, label: labelOf(form, size, mem) });
+        const weight = FLOAT_SHAPERS[form.handler] !== undefined ? FLOAT_WEIGHT : 1;
+        out.push({ form, size, mem, label: labelOf(form, size, mem), weight });
         for (const alias of form.aliases ?? []) {
           out.push({ form, size, mem, alias, label: labelOf(form, size, mem, alias) });
         }
@@ -337,6 +352,7 @@ export function buildCase(rng: Rng, v: Variant): Case {
     memoryMask: [],
     fpu: undefined,
     undefinedFpu: {},
+    approx: undefined,
   };
   if (v.bytes !== undefined) {
     // Away from page ends: whether the CPU fetches an invalid opcode's operands is unspecified.
@@ -350,7 +366,9 @@ export function buildCase(rng: Rng, v: Variant): Case {
     return finish(d, v.label);
   }
   const vector = isVectorForm(form);
-  const shaper = vector ? SSE_SHAPERS[form.handler] : SHAPERS[form.handler];
+  const shaper = vector
+    ? (SSE_SHAPERS[form.handler] ?? FLOAT_SHAPERS[form.handler])
+    : SHAPERS[form.handler];
   if (vector) {
     d.fpu = randomFpu(r);
     // 16-byte operands: mostly aligned, as most forms require (the others run either way).
@@ -465,6 +483,7 @@ function finish(d: Draft, label = labelOf(d.form, d.size, d.mem, d.alias)): Case
     ...(d.memoryMask.length > 0 ? { memoryMask: d.memoryMask } : {}),
     ...(d.fpu === undefined ? {} : { fpu: d.fpu }),
     ...(Object.keys(d.undefinedFpu).length > 0 ? { undefinedFpu: d.undefinedFpu } : {}),
+    ...(d.approx === undefined ? {} : { approx: d.approx }),
   };
 }
 
@@ -476,9 +495,10 @@ export function generateCases(
 ): { cases: Case[]; variants: Variant[] } {
   const rng = new Rng(seed);
   const vs = variants().filter(filter);
+  const turn = vs.flatMap((v) => new Array<Variant>(v.weight ?? 1).fill(v));
   const cases: Case[] = [];
   for (let i = 0; i < count; i++) {
-    const v = vs[i % vs.length];
+    const v = turn[i % turn.length];
     if (v === undefined) break;
     cases.push(buildCase(rng, v));
   }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { GPR_NAMES, vectorName } from '../../src/engine/types.js';
 import { pattern } from './scratch.js';
 import type { Case, Outcome } from './scratch.js';
-import { compareImages, imageDiff, resetImage } from './fpu_state.js';
+import { compareImages, fieldValue, imageDiff, resetImage } from './fpu_state.js';
 
 const RESET_IMAGE = resetImage();
 
@@ -83,9 +83,55 @@ export function compare(c: Case, n: Outcome, e: Outcome): string[] {
   if (c.undefinedMemory !== true && n.memory !== e.memory && !memoryMatches(c, n, e)) {
     out.push(`memory changed: host ${n.memory} engine ${e.memory}`);
   }
-  const fpu = compareImages(c.fpu ?? RESET_IMAGE, n.fpu, e.fpu, c.undefinedFpu);
+  const input = c.fpu ?? RESET_IMAGE;
+  let undefinedFpu = c.undefinedFpu;
+  if (c.approx !== undefined) {
+    const key = `x${c.approx.reg}`;
+    const lanes = (1n << BigInt(32 * c.approx.lanes)) - 1n;
+    undefinedFpu = { ...undefinedFpu, [key]: (undefinedFpu?.[key] ?? 0n) | lanes };
+    const host = fieldValue(input, n.fpu, key);
+    const engine = fieldValue(input, e.fpu, key);
+    for (let i = 0; i < c.approx.lanes; i++) {
+      const h = Number((host >> BigInt(32 * i)) & 0xffff_ffffn);
+      const g = Number((engine >> BigInt(32 * i)) & 0xffff_ffffn);
+      if (!approximatelyEqual(h, g)) {
+        out.push(
+          `${key} lane ${i} (${c.approx.kind}): host ${hex(h)} engine ${hex(g)} ` +
+            `(beyond the SDM's 1.5 × 2^-12 relative error)`,
+        );
+      }
+    }
+  }
+  const fpu = compareImages(input, n.fpu, e.fpu, undefinedFpu);
   if (fpu.length > 0) out.push(`x87/SSE state: ${fpu.join('; ')}`);
   return out;
+}
+
+const F32 = new DataView(new ArrayBuffer(4));
+function float32(bits: number): number {
+  F32.setUint32(0, bits);
+  return F32.getFloat32(0);
+}
+
+/** Below the smallest normal binary32 number, where RCPPS may flush a result to zero. */
+const TINY = 2 ** -126 * (1 + 2 ** -10);
+
+/**
+ * Two RCPPS/RSQRTPS results for the same input: `engine`'s is 1/x (or 1/√x) rounded to nearest
+ * (core/sse_convert.ts), so the host's must lie within the SDM's relative error bound of it
+ * (1.5 × 2^−12, plus the engine's own rounding). Special results (NaN, infinity, zero) must be
+ * equal, except a zero against a result at the underflow threshold, where the SDM leaves the
+ * flush to the implementation.
+ */
+function approximatelyEqual(host: number, engine: number): boolean {
+  if (host === engine) return true;
+  const h = float32(host);
+  const g = float32(engine);
+  if (!Number.isFinite(h) || !Number.isFinite(g)) return false;
+  if (h === 0 || g === 0) {
+    return (host ^ engine) >>> 31 === 0 && Math.max(Math.abs(h), Math.abs(g)) < TINY;
+  }
+  return Math.abs(h - g) <= (1.5 * 2 ** -12 + 2 ** -23) * Math.abs(g);
 }
 
 /** Parses a memory diff (`addr:qword,...` or `-`). */
@@ -164,6 +210,10 @@ export function describe(c: Case, diffs: readonly string[]): string {
   }
   if (c.fpu !== undefined) lines.push(`    x87/SSE in: ${imageDiff(RESET_IMAGE, c.fpu)}`);
   if (c.undefinedFlags !== 0) lines.push(`    undefined flags masked: ${hex(c.undefinedFlags)}`);
+  if (c.approx !== undefined) {
+    const { reg, lanes, kind } = c.approx;
+    lines.push(`    approximate (${kind}): x${reg} lanes 0-${lanes - 1}, within 1.5 × 2^-12`);
+  }
   if (c.undefinedFpu !== undefined) {
     const masked = Object.entries(c.undefinedFpu).map(([k, v]) => `${k} ${hex(v)}`);
     lines.push(`    undefined x87/SSE bits masked: ${masked.join(', ')}`);

@@ -72,6 +72,16 @@ export interface Draft {
   fpu: Uint8Array | undefined;
   /** Bits of x87/SSE state fields not compared. */
   readonly undefinedFpu: Record<string, bigint>;
+  /** Lanes of an XMM register compared within an error bound (see Case.approx). */
+  approx: Approximate | undefined;
+}
+
+/** Binary32 lanes of XMM register `reg` that hold approximations of 1/x or 1/√x. */
+export interface Approximate {
+  readonly reg: number;
+  /** Lanes 0 … lanes − 1. */
+  readonly lanes: number;
+  readonly kind: 'rcp' | 'rsqrt';
 }
 
 /** Address just past the snippet. */

@@ -1,7 +1,8 @@
 /**
  * The x87/SSE state of the software engine where the differential test cannot reach: reset
- * values (SDM Vol. 3A, Table 9-1), getFpu/setFpu, and the CR0.EM/TS/MP and CR4.OSFXSR rules
- * (the host runs the differential snippets with SSE enabled at CPL 3), at CPL 0 in long mode.
+ * values (SDM Vol. 3A, Table 9-1), getFpu/setFpu, the CR0.EM/TS/MP, CR4.OSFXSR and
+ * CR4.OSXMMEXCPT rules (the host runs the differential snippets with SSE enabled and #XM at
+ * CPL 3), at CPL 0 in long mode.
  */
 
 import assert from 'node:assert/strict';
@@ -18,6 +19,7 @@ const CR0_MP = 1n << 1n;
 const CR0_EM = 1n << 2n;
 const CR0_TS = 1n << 3n;
 const CR4_OSFXSR = 1n << 9n;
+const CR4_OSXMMEXCPT = 1n << 10n;
 const UD2 = [0x0f, 0x0b];
 
 const noIo: IoHandler = {
@@ -39,14 +41,14 @@ async function machine(): Promise<{ vcpu: Vcpu; mem: GuestMemory; regs: Regs }> 
 function run(
   m: { vcpu: Vcpu; mem: GuestMemory; regs: Regs },
   code: number[],
-  cr: { set0?: bigint; clear4?: bigint } = {},
+  cr: { set0?: bigint; set4?: bigint; clear4?: bigint } = {},
 ): VcpuExit & { kind: 'exception' } {
   m.mem.write(CODE, Uint8Array.from([...code, ...UD2]));
   const sregs = m.vcpu.getSregs();
   m.vcpu.setSregs({
     ...sregs,
     cr0: sregs.cr0 | (cr.set0 ?? 0n),
-    cr4: (sregs.cr4 | CR4_OSFXSR) & ~(cr.clear4 ?? 0n),
+    cr4: (sregs.cr4 | CR4_OSFXSR | (cr.set4 ?? 0n)) & ~(cr.clear4 ?? 0n),
   });
   m.vcpu.setRegs({ ...m.regs, rax: BigInt(DATA), rip: BigInt(CODE) });
   const exit = m.vcpu.run(100);
@@ -61,6 +63,7 @@ const FNINIT = [0xdb, 0xe3];
 const FWAIT = [0x9b];
 const EMMS = [0x0f, 0x77];
 const FXSAVE64 = [0x48, 0x0f, 0xae, 0x00]; // fxsave64 [rax]
+const DIVSS = [0xf3, 0x0f, 0x5e, 0xc1]; // divss xmm0, xmm1
 
 test('x87/SSE reset state and setFpu/getFpu', async () => {
   const { vcpu } = await machine();
@@ -116,4 +119,27 @@ test('FXSAVE with CR4.OSFXSR = 0 leaves MXCSR and the XMM registers out', async 
   assert.equal(saved[24], 0x80);
   assert.equal(saved[160], 0x5a);
   assert.equal(saved[416], 0xcc); // bytes 416–511 are never written
+});
+
+test('an unmasked SIMD exception: #XM with CR4.OSXMMEXCPT, else #UD; flags set, result not', async () => {
+  const m = await machine();
+  const one = Uint8Array.of(0, 0, 0x80, 0x3f, ...new Array<number>(12).fill(0));
+  const divide = (cr: {
+    set4?: bigint;
+    clear4?: bigint;
+  }): { vector: number; mxcsr: number; xmm0: Uint8Array } => {
+    // 1.0 / 0.0 with ZE unmasked.
+    m.vcpu.setFpu({ ...m.vcpu.getFpu(), xmm: [one, xmm(0)], mxcsr: 0x1f80 & ~0x200 });
+    const exit = run(m, DIVSS, cr);
+    const fpu = m.vcpu.getFpu();
+    return { vector: exit.vector, mxcsr: fpu.mxcsr, xmm0: fpu.xmm[0] ?? new Uint8Array() };
+  };
+  const xm = divide({ set4: CR4_OSXMMEXCPT });
+  assert.equal(xm.vector, Vector.XM);
+  assert.equal(xm.mxcsr, 0x1d84);
+  assert.deepEqual(xm.xmm0, one);
+  const ud = divide({ clear4: CR4_OSXMMEXCPT });
+  assert.equal(ud.vector, Vector.UD);
+  assert.equal(ud.mxcsr, 0x1d84);
+  assert.deepEqual(ud.xmm0, one);
 });

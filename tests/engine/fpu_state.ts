@@ -108,6 +108,13 @@ function parseFields(line: string): Map<string, bigint> {
   return out;
 }
 
+/** The value of field `key` after a run: from `diff` (a `KEY=HEX,...` line), else `input`'s. */
+export function fieldValue(input: Uint8Array, diff: string, key: string): bigint {
+  const f = FIELDS.find((x) => x.key === key);
+  if (f === undefined) throw new Error(`unknown x87/SSE field ${key}`);
+  return parseFields(diff).get(key) ?? valueOf(input, f);
+}
+
 /**
  * The differences between the host's and the engine's state changes, both relative to the
  * case's `input` image, ignoring the bits `undefinedBits` names per field.

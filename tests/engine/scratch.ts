@@ -8,6 +8,7 @@
  * user-mode CS and user page tables), so privileged forms fault identically with #GP.
  */
 
+import type { Approximate } from './draft.js';
 import { imageDiff, resetImage } from './fpu_state.js';
 
 /** The code region: read/write/execute, filled with INT3 (0xCC) between cases. */
@@ -58,6 +59,11 @@ export interface Case {
   readonly fpu?: Uint8Array;
   /** Bits of x87/SSE state fields (fpu_state.ts keys) not compared. */
   readonly undefinedFpu?: Readonly<Record<string, bigint>>;
+  /**
+   * XMM lanes whose value is implementation-specific within an error bound (RCPPS, RSQRTPS):
+   * compared within the bound, not bit for bit.
+   */
+  readonly approx?: Approximate;
 }
 
 /** How a case ended, on either side. */

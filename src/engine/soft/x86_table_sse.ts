@@ -1,16 +1,20 @@
 /**
  * The x87, SSE and SSE2 rows of the opcode table (appended to OPCODE_TABLE in x86_table.ts):
- * the FXSAVE/MXCSR state instructions, the x87 control instructions, the SSE/SSE2 moves and the
- * SSE2 integer operations. Operand notation as in x86_table.ts, plus the SDM's vector operands
- * (Vol. 2, Appendix A.2): V = XMM register in ModRM.reg, W = XMM register or memory in
- * ModRM.rm, U = XMM register in ModRM.rm, R = general register in ModRM.rm, M = memory only;
- * suffixes ps/pd (packed single/double, 128 bits), ss/sd (scalar, 32/64 bits), x/dq (128
- * bits), q (64 bits), d (32 bits), y (32 or 64 bits by REX.W).
+ * the FXSAVE/MXCSR state instructions, the x87 control instructions, the SSE/SSE2 moves, the
+ * SSE2 integer operations, and the floating-point arithmetic, comparisons and conversions.
+ * Operand notation as in x86_table.ts, plus the SDM's vector operands (Vol. 2, Appendix A.2):
+ * V = XMM register in ModRM.reg, W = XMM register or memory in ModRM.rm, U = XMM register in
+ * ModRM.rm, R = general register in ModRM.rm, M = memory only; suffixes ps/pd (packed
+ * single/double, 128 bits), ss/sd (scalar, 32/64 bits), x/dq (128 bits), q (64 bits), d (32
+ * bits), y (32 or 64 bits by REX.W).
  *
  * Most 0F-map opcodes here have a mandatory prefix (`prefix`): `66 0F 6F` is MOVDQA, `F3 0F 6F`
  * MOVDQU, and the unprefixed `0F 6F` (MMX MOVQ) is absent, so it raises #UD: CPUID does not
  * advertise MMX. The only MMX-space instruction kept is EMMS, which Linux executes whatever
  * CPUID says. The x87 instructions other than those listed here raise #UD.
+ *
+ * The floating-point forms have an executor each by name, but they all run through one worker
+ * (core/sse_float.ts), which keeps them out of the run loop's code.
  */
 
 import type { OpcodeForm } from './x86_table.js';
@@ -237,7 +241,78 @@ function integerForms(): OpcodeForm[] {
   ];
 }
 
+/** 0F xx: the floating-point operations with a PS, PD, SS and SD form each (low opcode byte). */
+const FLOAT_OPS: readonly (readonly [number, string, string])[] = [
+  [0x51, 'sqrt', 'sqrt'],
+  [0x58, 'add', 'fpArith'],
+  [0x59, 'mul', 'fpArith'],
+  [0x5c, 'sub', 'fpArith'],
+  [0x5d, 'min', 'fpArith'],
+  [0x5e, 'div', 'fpArith'],
+  [0x5f, 'max', 'fpArith'],
+];
+
+/**
+ * Floating-point arithmetic, comparisons and reciprocal approximations (SDM Vol. 2, ADDPS …
+ * UCOMISD). CMPPS … CMPSD take the predicate in imm8[2:0]; the MMX-register forms of the
+ * conversions are absent (#UD), as MMX is not advertised.
+ */
+function floatForms(): OpcodeForm[] {
+  const ib = { imm: IB };
+  return [
+    ...FLOAT_OPS.flatMap(([op, name, handler]) => [
+      form(0x0f00 | op, NP, `${name}ps`, ['Vps', 'Wps'], `${handler}Ps`),
+      form(0x0f00 | op, P66, `${name}pd`, ['Vpd', 'Wpd'], `${handler}Pd`),
+      form(0x0f00 | op, F3, `${name}ss`, ['Vss', 'Wss'], `${handler}Ss`),
+      form(0x0f00 | op, F2, `${name}sd`, ['Vsd', 'Wsd'], `${handler}Sd`),
+    ]),
+    form(0x0fc2, NP, 'cmpps', ['Vps', 'Wps', 'Ib'], 'cmpPs', ib),
+    form(0x0fc2, P66, 'cmppd', ['Vpd', 'Wpd', 'Ib'], 'cmpPd', ib),
+    form(0x0fc2, F3, 'cmpss', ['Vss', 'Wss', 'Ib'], 'cmpSs', ib),
+    form(0x0fc2, F2, 'cmpsd', ['Vsd', 'Wsd', 'Ib'], 'cmpSd', ib),
+    form(0x0f2e, NP, 'ucomiss', ['Vss', 'Wss'], 'comiss'),
+    form(0x0f2e, P66, 'ucomisd', ['Vsd', 'Wsd'], 'comisd'),
+    form(0x0f2f, NP, 'comiss', ['Vss', 'Wss'], 'comiss'),
+    form(0x0f2f, P66, 'comisd', ['Vsd', 'Wsd'], 'comisd'),
+    form(0x0f52, NP, 'rsqrtps', ['Vps', 'Wps'], 'rsqrtPs'),
+    form(0x0f52, F3, 'rsqrtss', ['Vss', 'Wss'], 'rsqrtSs'),
+    form(0x0f53, NP, 'rcpps', ['Vps', 'Wps'], 'rcpPs'),
+    form(0x0f53, F3, 'rcpss', ['Vss', 'Wss'], 'rcpSs'),
+  ];
+}
+
+/** Conversions between integers, singles and doubles (REX.W selects 64-bit integers). */
+function convertForms(): OpcodeForm[] {
+  return [
+    form(0x0f2a, F3, 'cvtsi2ss', ['Vss', 'Ey'], 'cvtsi2ss'),
+    form(0x0f2a, F2, 'cvtsi2sd', ['Vsd', 'Ey'], 'cvtsi2sd'),
+    form(0x0f2c, F3, 'cvttss2si', ['Gy', 'Wss'], 'cvttss2si'),
+    form(0x0f2c, F2, 'cvttsd2si', ['Gy', 'Wsd'], 'cvttsd2si'),
+    form(0x0f2d, F3, 'cvtss2si', ['Gy', 'Wss'], 'cvtss2si'),
+    form(0x0f2d, F2, 'cvtsd2si', ['Gy', 'Wsd'], 'cvtsd2si'),
+    // CVTPS2PD and CVTDQ2PD read 64 bits (xmm/m64), without an alignment rule.
+    form(0x0f5a, NP, 'cvtps2pd', ['Vpd', 'Wq'], 'cvtps2pd'),
+    form(0x0f5a, P66, 'cvtpd2ps', ['Vps', 'Wpd'], 'cvtpd2ps'),
+    form(0x0f5a, F3, 'cvtss2sd', ['Vsd', 'Wss'], 'cvtss2sd'),
+    form(0x0f5a, F2, 'cvtsd2ss', ['Vss', 'Wsd'], 'cvtsd2ss'),
+    form(0x0f5b, NP, 'cvtdq2ps', ['Vps', 'Wx'], 'cvtdq2ps'),
+    form(0x0f5b, P66, 'cvtps2dq', ['Vx', 'Wps'], 'cvtps2dq'),
+    form(0x0f5b, F3, 'cvttps2dq', ['Vx', 'Wps'], 'cvttps2dq'),
+    form(0x0fe6, P66, 'cvttpd2dq', ['Vx', 'Wpd'], 'cvttpd2dq'),
+    form(0x0fe6, F3, 'cvtdq2pd', ['Vpd', 'Wq'], 'cvtdq2pd'),
+    form(0x0fe6, F2, 'cvtpd2dq', ['Vx', 'Wpd'], 'cvtpd2dq'),
+  ];
+}
+
 /** Every x87/SSE/SSE2 form of the engine. */
 export function sseForms(): OpcodeForm[] {
-  return [...stateForms(), ...x87Forms(), ...moveForms(), ...shuffleForms(), ...integerForms()];
+  return [
+    ...stateForms(),
+    ...x87Forms(),
+    ...moveForms(),
+    ...shuffleForms(),
+    ...integerForms(),
+    ...floatForms(),
+    ...convertForms(),
+  ];
 }

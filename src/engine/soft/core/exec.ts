@@ -85,3 +85,9 @@ export {
   shufps, shufpd, psrlw, psrld, psrlq, psllw, pslld, psllq, psraw, psrad, psrlwI, psrldI,
   psrlqI, psllwI, pslldI, psllqI, psrawI, psradI, psrldqI, pslldqI,
 } from './sse_int';
+export {
+  fpArithPs, fpArithPd, fpArithSs, fpArithSd, sqrtPs, sqrtPd, sqrtSs, sqrtSd, cmpPs, cmpPd,
+  cmpSs, cmpSd, comiss, comisd, cvtsi2ss, cvtsi2sd, cvtss2si, cvttss2si, cvtsd2si, cvttsd2si,
+  cvtss2sd, cvtsd2ss, cvtps2pd, cvtpd2ps, cvtdq2ps, cvtdq2pd, cvtps2dq, cvttps2dq, cvtpd2dq,
+  cvttpd2dq, rcpPs, rcpSs, rsqrtPs, rsqrtSs,
+} from './sse_float';
