@@ -14,8 +14,6 @@ export const SEL_RPL: u32 = 3;
 export const SEL_TI: u32 = 4;
 
 // Attribute bits as kept in the state (VMX access rights, SDM Vol. 3C, 24.4.1).
-export const A_TYPE: u64 = 0xf;
-export const A_ACCESSED: u64 = 1;
 export const A_WRITABLE: u64 = 2; // data; "readable" for code
 export const A_CONFORMING: u64 = 4; // code
 export const A_CODE: u64 = 8;

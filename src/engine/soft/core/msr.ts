@@ -42,8 +42,6 @@ const MSR_HWCR: u32 = 0xc001_0015;
 const EFER_SCE: u64 = 1;
 /** EFER bits a guest may set: SCE, LME, NXE (LMA is read-only). */
 const EFER_WRITABLE: u64 = EFER_SCE | EFER_LME | EFER_NXE;
-/** PAT's reset value (SDM Vol. 3A, 12.12.4). */
-export const PAT_RESET: u64 = 0x0007_0406_0007_0406;
 
 /** The TSC: virtual nanoseconds plus the guest's offset. */
 export function tsc(): u64 {

@@ -8,13 +8,13 @@ import { readV, writeV, readSys, writeSys, flushTlb, invalidatePage, selectTlbSe
 import { raiseGP, raiseUD, raise, EXC_GP, EXC_NP } from './exceptions';
 import {
   S_GDTR, S_IDTR, S_DR, getSlot, setSlot, reg64, setReg64, cr0, cr2, cr3, cr4, cr8, efer,
-  setCr0, setCr2, setCr3, setCr4, setCr8, setEfer, cpl, mode, segAttr, segSelector,
-  updateMode, CR0_PE, CR0_PG, CR4_PAE, EFER_LME, EFER_LMA, SEG_CS, SEG_LDTR, SEG_TR,
+  setCr0, setCr2, setCr3, setCr4, setCr8, setEfer, cpl, mode, segSelector,
+  updateMode, CR0_PE, CR0_PG, CR4_PAE, EFER_LME, EFER_LMA, SEG_LDTR, SEG_TR,
 } from './state';
 import { swapgs } from './msr';
 import {
   descriptorAddress, descAttr, descBase, descLimit, attrDpl, setSegment, setNull, SEL_TI,
-  A_S, A_CODE, A_WRITABLE, A_CONFORMING, A_P, A_L, TYPE_LDT, TYPE_TSS_AVAILABLE,
+  A_S, A_CODE, A_WRITABLE, A_CONFORMING, A_P, TYPE_LDT, TYPE_TSS_AVAILABLE, TYPE_TSS_BUSY,
 } from './descriptors';
 import { setFlagBit, FL_ZF } from './flags';
 
@@ -230,7 +230,7 @@ export function group6(d: usize): void {
       const desc = systemDescriptor(sel, TYPE_TSS_AVAILABLE);
       const base = descBase(desc) | systemDescriptorHigh(sel);
       // LTR marks the TSS busy in its descriptor.
-      const busy = desc | (<u64>2 << 40);
+      const busy = (desc & ~(<u64>0xf << 40)) | (<u64>TYPE_TSS_BUSY << 40);
       writeSys(descriptorAddress(sel, EXC_GP), 8, busy);
       setSegment(SEG_TR, sel, base, descLimit(desc), descAttr(busy));
       break;
