@@ -87,6 +87,8 @@ const lladdr = text({
     parseLladdr(mac) === mac ? null : 'must be a MAC address as xx:xx:xx:xx:xx:xx in lowercase',
 });
 const detail = text({ maxLength: 4096 });
+/** Linux's COMMAND_LINE_SIZE on x86. */
+const cmdline = text({ maxLength: 2047 });
 const diskFormat = oneOf(['raw', 'qcow2'] as const);
 const bootDevice = nullable(oneOf(['disk', 'cdrom', 'net'] as const));
 
@@ -124,6 +126,8 @@ const spec = object<VmSpec>({
   vcpus: integer(1, MAX_VCPUS),
   boot: nullable(path),
   bootDevice,
+  initrd: nullable(path),
+  cmdline: nullable(cmdline),
   cdrom: nullable(path),
   disks: array(object<VmDiskSpec>({ path, format: diskFormat, fd: nullable(fd) }), LIMITS.maxDisks),
   interfaces: array(
@@ -147,6 +151,8 @@ const SHAPES: { readonly [T in MessageType]: Shape<Fields<T>> } = {
     memory: nullable(memory),
     boot: nullable(path),
     bootDevice,
+    initrd: nullable(path),
+    cmdline: nullable(cmdline),
     cdrom: nullable(path),
     disks: array(disk, LIMITS.maxDisks),
     interfaces: array(startInterface, LIMITS.maxInterfaces),

@@ -37,6 +37,10 @@ export interface StartVmParams {
   boot: string | null;
   /** The boot device for this boot (`-B`), or null. */
   bootDevice: BootDevice | null;
+  /** Linux: the initrd (`-I`), or null for the configured one. */
+  initrd: string | null;
+  /** Linux: the kernel command line (`-C`), or null for the configured one. */
+  cmdline: string | null;
   /** ISO image (`-r`), or null. */
   cdrom: string | null;
   /** Disk images (`-d`), at most four. */
@@ -120,6 +124,10 @@ export interface VmSpec {
   boot: string | null;
   /** Forced boot device, or null. */
   bootDevice: BootDevice | null;
+  /** Linux: the initrd loaded with the kernel in `boot`, or null. */
+  initrd: string | null;
+  /** Linux: the kernel command line, or null. A kernel with an initrd or a command line boots as Linux. */
+  cmdline: string | null;
   /** ISO image, or null. */
   cdrom: string | null;
   /** Disks, at most four. */
