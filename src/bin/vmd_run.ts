@@ -11,9 +11,11 @@ import { fail as failWith, parseCommandLine } from '../common/cli.js';
 import { Machine, MachineConfigError } from '../vm/machine.js';
 import { parseSize } from '../common/size.js';
 import { initLog, setVerbosity } from '../common/log.js';
+import { parseDiskArgument } from '../block/open.js';
 
 const USAGE =
-  'usage: vmd-run [-v] [-m size] [-i initrd] [-c cmdline] [--flat] [--max-instructions n] kernel';
+  'usage: vmd-run [-v] [-m size] [-d disk] [-i initrd] [-c cmdline] [--flat]\n' +
+  '               [--max-instructions n] kernel';
 
 /** Forwards standard input to the guest's console; returns a function that stops it. */
 function attachInput(machine: Machine): () => void {
@@ -54,6 +56,7 @@ async function main(): Promise<void> {
   const parsed = parseCommandLine('vmd-run', USAGE, {
     options: {
       memory: { type: 'string', short: 'm', default: '64M' },
+      disk: { type: 'string', short: 'd', multiple: true, default: [] },
       initrd: { type: 'string', short: 'i' },
       cmdline: { type: 'string', short: 'c' },
       flat: { type: 'boolean', default: false },
@@ -86,6 +89,11 @@ async function main(): Promise<void> {
       kernel,
       flat: values.flat,
       instructionLimit,
+      // As vmctl start -d: repeatable, up to four, with an optional raw: or qcow2: prefix.
+      disks: values.disk.map((arg) => {
+        const { format, path } = parseDiskArgument(arg);
+        return format === undefined ? { path } : { path, format };
+      }),
       ...(values.initrd === undefined ? {} : { initrd: values.initrd }),
       ...(values.cmdline === undefined ? {} : { cmdline: values.cmdline }),
       console: {

@@ -22,4 +22,14 @@ export {
   type DiskArgument,
   type OpenImageOptions,
 } from './open.js';
-export { createImage, type CreateOptions, type CreatedImage } from './create.js';
+export {
+  CONVERT_CHUNK,
+  ConvertError,
+  convertImage,
+  createImage,
+  type ConvertOptions,
+  type ConvertStage,
+  type ConvertedImage,
+  type CreateOptions,
+  type CreatedImage,
+} from './create.js';

@@ -21,6 +21,7 @@ import {
 import { ClusterMap } from './qcow2_map.js';
 import { MetadataMap, type TableContext } from './qcow2_table.js';
 import { RawImage } from './raw.js';
+import { lockFile } from '../sys/flock.js';
 
 /** The longest backing chain followed (vmd stops at four images; this only stops loops). */
 export const MAX_BACKING_DEPTH = 16;
@@ -51,6 +52,9 @@ export async function loadImage(
   const handle = await open(path, readOnly ? 'r' : 'r+');
   let backing: DiskImage | undefined;
   try {
+    // One writer or many readers per image (backing images are opened read-only, so shared),
+    // as vmd opens a disk's top image with O_EXLOCK and its bases shared.
+    lockFile(handle.fd, readOnly ? 'shared' : 'exclusive', path);
     const fileSize = (await handle.stat()).size;
     const probe = new Uint8Array(Math.min(fileSize, 4096));
     await readAt(handle, probe, 0);

@@ -6,6 +6,7 @@
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { DiskError, checkRange, type DiskImage, type OpenOptions } from './image.js';
 import { createExclusive, readAt, writeAt } from './io.js';
+import { lockFile } from '../sys/flock.js';
 
 /** A raw disk image over an open file. */
 export class RawImage implements DiskImage {
@@ -29,6 +30,8 @@ export class RawImage implements DiskImage {
     const readOnly = options.readOnly ?? false;
     const handle = await open(path, readOnly ? 'r' : 'r+');
     try {
+      // One writer or many readers per image, as vmd opens disks (O_EXLOCK / shared).
+      lockFile(handle.fd, readOnly ? 'shared' : 'exclusive', path);
       const stat = await handle.stat();
       if (!stat.isFile()) {
         throw new DiskError('invalid', `${path}: not a regular file`);

@@ -20,13 +20,17 @@
 import type { MacroTable } from './macros.js';
 import type { SourceLocation } from './types.js';
 
-/** The reserved words (parse.y's keywords table). `add`, `id` and `size` are unused. */
+/**
+ * The reserved words (parse.y's keywords table). `add`, `id` and `size` are unused; `cmdline`
+ * and `initrd` are this port's, for Linux kernels.
+ */
 export const KEYWORDS = [
   'add',
   'agentx',
   'allow',
   'boot',
   'cdrom',
+  'cmdline',
   'context',
   'delay',
   'device',
@@ -39,6 +43,7 @@ export const KEYWORDS = [
   'id',
   'include',
   'inet6',
+  'initrd',
   'instance',
   'interface',
   'interfaces',

@@ -60,6 +60,10 @@ function registerError(registered: readonly VmConfig[], vm: VmConfig): string | 
   if (boot === null && cdrom === null && vm.disks.length === 0) {
     return 'no kernel or disk/cdrom specified';
   }
+  // The Linux boot protocol hands the initrd and command line to a kernel, not to the BIOS.
+  if (boot === null && (vm.initrd !== null || vm.cmdline !== null)) {
+    return 'initrd and cmdline need a kernel (boot path)';
+  }
   if (!isValidVmName(vm.name)) return 'invalid VM name';
   return null;
 }

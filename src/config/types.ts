@@ -143,6 +143,10 @@ export interface VmConfig {
   boot: string | null;
   /** `boot device`, or `null` for the default order. */
   bootDevice: BootDevice | null;
+  /** Linux: the canonical path of the initrd loaded with the kernel (`initrd path`), or `null`. */
+  initrd: string | null;
+  /** Linux: the kernel command line (`cmdline "string"`), or `null`. */
+  cmdline: string | null;
   /** The ISO image (`cdrom path`), as written. */
   cdrom: string | null;
   /** Disk images, at most four. */
@@ -234,6 +238,8 @@ export const LIMITS = {
   maxAgentxContext: 32,
   /** RT_TABLEID_MAX. */
   maxRdomain: 255,
+  /** Linux's COMMAND_LINE_SIZE on x86: a `cmdline` is shorter than this. */
+  cmdlineSize: 2048,
   /** 1 MiB, the smallest memory size. */
   minMemory: 1024 * 1024,
   /** VMM_MAX_VM_MEM_SIZE, 128 GiB. */

@@ -1,6 +1,7 @@
 /**
  * `vm "name" { ... }` and `vm "parent" instance "name" { ... }`, after parse.y's `vm`,
- * `vm_opts`, `iface_opts` and `instance` rules, with parse_size and parse_disk.
+ * `vm_opts`, `iface_opts` and `instance` rules, with parse_size and parse_disk; and this
+ * port's `initrd` and `cmdline` for Linux kernels, which follow `boot path`.
  */
 
 import { resolve } from 'node:path';
@@ -44,6 +45,8 @@ export function parseVm(ctx: Context): void {
     memory: null,
     boot: null,
     bootDevice: null,
+    initrd: null,
+    cmdline: null,
     cdrom: null,
     disks: [],
     interfaces: [],
@@ -107,6 +110,19 @@ function vmOption(ctx: Context, vm: VmConfig, state: VmState, first: Token): voi
       tokens.next();
       boot(ctx, vm);
       return;
+    case 'initrd':
+      tokens.next();
+      initrd(ctx, vm);
+      return;
+    case 'cmdline': {
+      tokens.next();
+      const cmdline = tokens.strings();
+      if (vm.cmdline !== null) diag.error(cmdline.where, 'cmdline specified more than once');
+      else if (cmdline.value.length >= LIMITS.cmdlineSize)
+        diag.error(cmdline.where, 'cmdline too long');
+      else vm.cmdline = cmdline.value;
+      return;
+    }
     case 'cdrom': {
       tokens.next();
       const cdrom = tokens.strings();
@@ -234,6 +250,21 @@ function boot(ctx: Context, vm: VmConfig): void {
     vm.boot = ctx.hooks.realpath(resolve(ctx.cwd, path.value));
   } catch (error) {
     diag.error(path.where, `kernel path not found: ${errnoText(error)}`);
+  }
+}
+
+/** `initrd path` (Linux): realpath'd once, as `boot path`. */
+function initrd(ctx: Context, vm: VmConfig): void {
+  const { tokens, diag } = ctx;
+  const path = tokens.strings();
+  if (vm.initrd !== null) {
+    diag.error(path.where, 'initrd specified more than once');
+    return;
+  }
+  try {
+    vm.initrd = ctx.hooks.realpath(resolve(ctx.cwd, path.value));
+  } catch (error) {
+    diag.error(path.where, `initrd path not found: ${errnoText(error)}`);
   }
 }
 

@@ -141,6 +141,21 @@ export class IoBus implements IoHandler {
   }
 
   /**
+   * Releases ports `first` to `first + count - 1`, which `dev` claimed as one range with
+   * {@link addPio}: for ranges that move, such as PCI I/O BARs the guest reprograms.
+   * @throws Error when `dev` holds no such range
+   */
+  removePio(first: number, count: number, dev: PioDevice): void {
+    const last = first + count - 1;
+    const i = this.#pioRanges.findIndex(
+      (r) => r.first === first && r.last === last && r.dev === dev,
+    );
+    if (i < 0) throw new Error(`"${dev.name}" holds no pio ports ${span(first, last, 4)}`);
+    this.#pioRanges.splice(i, 1);
+    this.#portIndex.fill(0, first, last + 1);
+  }
+
+  /**
    * Claims guest-physical `[base, base + length)` for `dev`, which is then called with the
    * offset from `base`.
    * @throws RangeError when the range is empty or passes {@link MMIO_LIMIT}

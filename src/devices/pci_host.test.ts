@@ -3,7 +3,18 @@ import { test } from 'node:test';
 
 import type { PioSize } from '../engine/types.js';
 import { IoBus } from './bus.js';
-import { PCI_CONFIG_ADDRESS, PCI_CONFIG_DATA, PciConfigSpace, PciHost } from './pci_host.js';
+import {
+  PCI_BAR_IO,
+  PCI_COMMAND_INTX_DISABLE,
+  PCI_COMMAND_IO,
+  PCI_CONFIG_ADDRESS,
+  PCI_CONFIG_DATA,
+  PCI_IO_WINDOW_BASE,
+  PCI_STATUS_INTERRUPT,
+  PciConfigSpace,
+  PciHost,
+} from './pci_host.js';
+import type { IrqLine } from './types.js';
 
 /** Configuration address of bus 0, `device`, `func`, register `reg`, enable bit set. */
 function cfg(device: number, func: number, reg: number): number {
@@ -27,16 +38,18 @@ function rig(): {
   };
 }
 
-test('reading 0x80000000 gives the host bridge vendor and device: 8086:1237', () => {
+test("reading 0x80000000 gives vmd's host bridge: 0b5d:0666", () => {
   const { out, inp } = rig();
   out(PCI_CONFIG_ADDRESS, 4, 0x80000000);
-  assert.equal(inp(PCI_CONFIG_DATA, 4), 0x12378086);
+  assert.equal(inp(PCI_CONFIG_DATA, 4), 0x06660b5d);
   out(PCI_CONFIG_ADDRESS, 4, cfg(0, 0, 0x08));
-  assert.equal(inp(PCI_CONFIG_DATA, 4), 0x06000002, 'class 06 00 00 (host bridge), revision 02');
+  assert.equal(inp(PCI_CONFIG_DATA, 4), 0x06000000, 'class 06 00 00 (host bridge), revision 0');
   // Linux's pci_sanity_check reads the class as a word at offset 0x0a.
   assert.equal(inp(PCI_CONFIG_DATA + 2, 2), 0x0600);
   out(PCI_CONFIG_ADDRESS, 4, cfg(0, 0, 0x0c));
   assert.equal(inp(PCI_CONFIG_DATA + 2, 1), 0x00, 'header type 0, single function');
+  out(PCI_CONFIG_ADDRESS, 4, cfg(0, 0, 0x2c));
+  assert.equal(inp(PCI_CONFIG_DATA, 4), 0x00000b5d, 'subsystem vendor OpenBSD');
 });
 
 test("CONFIG_ADDRESS reads back as written, as Linux's pci_check_type1 requires", () => {
@@ -66,29 +79,29 @@ test('absent devices, other buses and disabled cycles read all ones', () => {
 test('byte and word accesses pick the lanes at their offset within the dword', () => {
   const { out, inp } = rig();
   out(PCI_CONFIG_ADDRESS, 4, cfg(0, 0, 0));
-  assert.equal(inp(PCI_CONFIG_DATA, 2), 0x8086);
-  assert.equal(inp(PCI_CONFIG_DATA + 2, 2), 0x1237);
-  assert.equal(inp(PCI_CONFIG_DATA + 1, 1), 0x80);
-  assert.equal(inp(PCI_CONFIG_DATA + 3, 1), 0x12);
+  assert.equal(inp(PCI_CONFIG_DATA, 2), 0x0b5d);
+  assert.equal(inp(PCI_CONFIG_DATA + 2, 2), 0x0666);
+  assert.equal(inp(PCI_CONFIG_DATA + 1, 1), 0x0b);
+  assert.equal(inp(PCI_CONFIG_DATA + 3, 1), 0x06);
   out(PCI_CONFIG_ADDRESS, 4, cfg(0, 0, 0x04));
   assert.equal(inp(PCI_CONFIG_DATA, 2), 0x0006, 'command: memory and bus master');
-  assert.equal(inp(PCI_CONFIG_DATA + 2, 2), 0x0280, 'status');
+  assert.equal(inp(PCI_CONFIG_DATA + 2, 2), 0x0000, 'status');
 });
 
 test('identity is read only; command takes its writable bits; status bits clear by writing 1', () => {
   const { host, out, inp } = rig();
   out(PCI_CONFIG_ADDRESS, 4, cfg(0, 0, 0));
   out(PCI_CONFIG_DATA, 4, 0);
-  assert.equal(inp(PCI_CONFIG_DATA, 4), 0x12378086);
+  assert.equal(inp(PCI_CONFIG_DATA, 4), 0x06660b5d);
   out(PCI_CONFIG_ADDRESS, 4, cfg(0, 0, 0x04));
   out(PCI_CONFIG_DATA, 2, 0xffff);
   assert.equal(inp(PCI_CONFIG_DATA, 2), 0x0547);
   out(PCI_CONFIG_DATA + 2, 2, 0xffff);
-  assert.equal(inp(PCI_CONFIG_DATA + 2, 2), 0x0280, 'no error bits were set');
-  out(PCI_CONFIG_ADDRESS, 4, cfg(0, 0, 0x58)); // 82441FX PAM registers: read/write
+  assert.equal(inp(PCI_CONFIG_DATA + 2, 2), 0x0000, 'no error bits were set');
+  out(PCI_CONFIG_ADDRESS, 4, cfg(0, 0, 0x58));
   out(PCI_CONFIG_DATA + 1, 1, 0x33);
-  assert.equal(inp(PCI_CONFIG_DATA, 4), 0x00003300);
-  assert.equal(host.bridge.configRead(0x58), 0x00003300);
+  assert.equal(inp(PCI_CONFIG_DATA, 4), 0, 'device-specific bytes of the bridge are read only');
+  assert.equal(host.bridge.configRead(0x3c), 0, 'no interrupt pin');
 });
 
 test('an attached function answers, with BARs that follow the sizing protocol', () => {
@@ -144,15 +157,14 @@ test('an attached function answers, with BARs that follow the sizing protocol', 
 
 test('saveState/loadState carry CONFIG_ADDRESS and the bridge; foreign states are refused', () => {
   const a = rig();
-  a.out(PCI_CONFIG_ADDRESS, 4, cfg(0, 0, 0x58));
-  a.out(PCI_CONFIG_DATA, 4, 0x11223344);
+  a.out(PCI_CONFIG_ADDRESS, 4, cfg(0, 0, 0x04));
+  a.out(PCI_CONFIG_DATA, 2, 0x0107);
   a.out(PCI_CONFIG_ADDRESS, 4, cfg(0, 0, 0x04));
   const saved = structuredClone(a.host.saveState());
   const b = rig();
   b.host.loadState(saved);
   assert.equal(b.inp(PCI_CONFIG_ADDRESS, 4), cfg(0, 0, 0x04));
-  b.out(PCI_CONFIG_ADDRESS, 4, cfg(0, 0, 0x58));
-  assert.equal(b.inp(PCI_CONFIG_DATA, 4), 0x11223344);
+  assert.equal(b.inp(PCI_CONFIG_DATA, 2), 0x0107, 'the bridge command register came along');
   assert.throws(() => {
     b.host.loadState({ ...saved, version: 3 });
   }, /pci: cannot load state of pci-host version 3 \(expected pci-host version 1\)/);
@@ -165,4 +177,103 @@ test('saveState/loadState carry CONFIG_ADDRESS and the bridge; foreign states ar
   assert.throws(() => {
     b.host.loadState({ ...saved, bridge: other.saveState() });
   }, /another function/);
+});
+
+/** A function with a 64-port I/O BAR whose registers echo what was written. */
+function echoFunction(irq?: IrqLine): { fn: PciConfigSpace; log: string[] } {
+  const regs = new Uint8Array(64);
+  const log: string[] = [];
+  const fn = new PciConfigSpace(
+    'echo',
+    {
+      vendorId: 0x1af4,
+      deviceId: 0x1005,
+      revision: 0,
+      classCode: 0,
+      interruptPin: 1,
+      bars: [{ kind: 'io', size: 64 }, undefined, { kind: 'io', size: 16 }],
+    },
+    {
+      ...(irq === undefined ? {} : { irq }),
+      ioRead: (bar, offset, size) => {
+        log.push(`r${bar}:${offset}/${size}`);
+        return regs[offset] ?? 0;
+      },
+      ioWrite: (bar, offset, size, value) => {
+        log.push(`w${bar}:${offset}/${size}=${value}`);
+        regs[offset] = value & 0xff;
+      },
+    },
+  );
+  return { fn, log };
+}
+
+test('firmware places I/O BARs upward from 0x1000, aligned, and enables I/O decoding', () => {
+  const host = new PciHost();
+  const a = echoFunction();
+  const b = echoFunction();
+  host.attach(1, 0, a.fn);
+  host.attach(2, 0, b.fn);
+  assert.deepEqual(host.assignIoBars(a.fn), [PCI_IO_WINDOW_BASE, PCI_IO_WINDOW_BASE + 64]);
+  assert.deepEqual(host.assignIoBars(b.fn), [PCI_IO_WINDOW_BASE + 128, PCI_IO_WINDOW_BASE + 192]);
+  assert.equal(a.fn.configRead(0x10), PCI_IO_WINDOW_BASE | PCI_BAR_IO);
+  assert.equal(a.fn.configRead(0x04) & PCI_COMMAND_IO, PCI_COMMAND_IO);
+  assert.deepEqual(b.fn.ioRanges(), [
+    { bar: 0, base: 0x1080, size: 64 },
+    { bar: 2, base: 0x10c0, size: 16 },
+  ]);
+});
+
+test('the I/O window routes accesses to the decoding BAR, offset from its base', () => {
+  const host = new PciHost();
+  const bus = new IoBus();
+  bus.addPio(PCI_CONFIG_ADDRESS, 8, host);
+  host.connectIo(bus);
+  const { fn, log } = echoFunction();
+  host.attach(1, 0, fn);
+  host.assignIoBars(fn);
+  bus.pioWrite(0x1005, 1, 0x5a);
+  assert.equal(bus.pioRead(0x1005, 1), 0x5a);
+  bus.pioWrite(0x1042, 2, 7);
+  assert.deepEqual(log, ['w0:5/1=90', 'r0:5/1', 'w2:2/2=7']);
+  assert.equal(bus.pioRead(0x2000, 4), 0xffffffff, 'no function decodes 0x2000');
+  assert.equal(bus.unclaimed.pioReads, 1, 'and the bus counts it as unclaimed');
+  bus.pioWrite(PCI_CONFIG_ADDRESS, 4, cfg(1, 0, 0x04));
+  bus.pioWrite(PCI_CONFIG_DATA, 2, 0);
+  assert.equal(bus.pioRead(0x1005, 1), 0xff, 'I/O space disabled');
+  assert.equal(log.length, 3, 'the function saw nothing');
+  assert.equal(bus.unclaimed.pioReads, 2, 'the ports are free again');
+  bus.pioWrite(PCI_CONFIG_ADDRESS, 4, cfg(1, 0, 0x10));
+  bus.pioWrite(PCI_CONFIG_DATA, 4, 0x3000);
+  bus.pioWrite(PCI_CONFIG_ADDRESS, 4, cfg(1, 0, 0x04));
+  bus.pioWrite(PCI_CONFIG_DATA, 2, PCI_COMMAND_IO);
+  assert.equal(bus.pioRead(0x3005, 1), 0x5a, 'BAR 0 moved to 0x3000 with I/O on again');
+  assert.equal(bus.pioRead(0x1005, 1), 0xff, 'its old ports are unclaimed');
+  assert.equal(bus.pioRead(0x1042, 1), 7, 'BAR 2 stayed');
+});
+
+test('INTx# follows setIntx(), shows in status bit 3, and is gated by interrupt disable', () => {
+  const levels: boolean[] = [];
+  const irq: IrqLine = {
+    raise: () => levels.push(true),
+    lower: () => levels.push(false),
+    pulse: () => levels.push(true, false),
+  };
+  const { fn } = echoFunction(irq);
+  fn.setIntx(true);
+  assert.deepEqual(levels, [true]);
+  assert.equal((fn.configRead(0x04) >>> 16) & PCI_STATUS_INTERRUPT, PCI_STATUS_INTERRUPT);
+  fn.configWrite(0x04, PCI_COMMAND_INTX_DISABLE, 0x3);
+  assert.deepEqual(levels, [true, false], 'interrupt disable lowers the line');
+  fn.configWrite(0x06, 0xffff0000, 0xc);
+  assert.equal(
+    (fn.configRead(0x04) >>> 16) & PCI_STATUS_INTERRUPT,
+    PCI_STATUS_INTERRUPT,
+    'read only',
+  );
+  fn.setIntx(false);
+  fn.configWrite(0x04, 0, 0x3);
+  assert.deepEqual(levels, [true, false], 'nothing to raise once the function let go');
+  fn.setIntx(true);
+  assert.deepEqual(levels, [true, false, true]);
 });

@@ -10,13 +10,14 @@
  */
 
 import { readFile } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { SoftHypervisor } from '../engine/soft/engine.js';
 import type { Hypervisor, Vcpu, Vm, VcpuExit } from '../engine/types.js';
 import type { IoBus } from '../devices/bus.js';
 import type { VirtualClock } from '../devices/clock.js';
 import type { Ns8250 } from '../devices/ns8250.js';
 import type { CharBackend } from '../devices/types.js';
+import type { DiskImage } from '../block/image.js';
+import { closeDisks, DiskOpenError, openDisks, type DiskSpec } from './disks.js';
 import { KernelLoadError, loadKernelFile } from './elf.js';
 import type { KernelImage } from './elf.js';
 import { isBzImage } from './bzimage.js';
@@ -33,6 +34,16 @@ const RUN_SLICE = 200_000;
 const MAX_IDLE_NS = 10_000_000n;
 /** What the kernel needs on this platform: no APIC and no ACPI, the TSC rate the engine keeps. */
 export const LINUX_PLATFORM_ARGS = 'noapic nolapic acpi=off tsc_early_khz=1000000';
+
+/** Atomics.waitAsync (ES2024, in Node since 16), missing from the ES2022 library we build with. */
+type AtomicsWaitAsync = typeof Atomics & {
+  waitAsync(
+    array: Int32Array,
+    index: number,
+    value: number,
+    timeoutMs: number,
+  ): { async: false; value: string } | { async: true; value: Promise<string> };
+};
 
 /** How a machine is built. */
 export interface MachineConfig {
@@ -52,6 +63,24 @@ export interface MachineConfig {
   hypervisor?: Hypervisor;
   /** Stop with `limit` after this many instructions (for tests and benchmarks). */
   instructionLimit?: number;
+  /**
+   * Called on the vCPU's thread before every run slice and whenever a sleeping vCPU wakes:
+   * where the VMM applies what other threads asked for (console input, a pause, a stop, a key
+   * press) with the machine between instructions.
+   */
+  onSlice?: (machine: Machine) => void;
+  /**
+   * A counter in shared memory (element 0) that a halted vCPU sleeps on: another thread wakes
+   * it at once by adding to it and calling `Atomics.notify`. The machine keeps its own by
+   * default; a VMM passes one to wake the vCPU from the thread that owns its requests.
+   */
+  wake?: Int32Array;
+  /**
+   * Disks for virtio-blk, at most four, opened (and locked) before the guest starts and closed
+   * when it stops. Their requests complete on this thread's event loop: run the machine with
+   * {@link Machine.runAsync}.
+   */
+  disks?: readonly DiskSpec[];
 }
 
 /** Why a machine stopped. */
@@ -60,7 +89,7 @@ export type MachineStop =
   | { readonly kind: 'debug-exit'; readonly code: number }
   /** HLT with interrupts disabled: nothing can wake the vCPU again. */
   | { readonly kind: 'halted'; readonly detail: string }
-  /** Triple fault or reset request. */
+  /** Triple fault or a reset the guest asked for (8042 reset pulse, reset control register). */
   | { readonly kind: 'shutdown'; readonly detail: string }
   /** An exception the machine could not deliver to the guest. */
   | { readonly kind: 'fault'; readonly detail: string }
@@ -77,13 +106,33 @@ export class MachineConfigError extends Error {
 }
 
 /**
- * The machine's virtual time: the host's monotonic clock from now, in nanoseconds, as a
- * number for the engine's TSC (read often, so no BigInt) and as a bigint for the chips.
+ * The machine's virtual time: the host's monotonic clock from creation, in nanoseconds, as a
+ * number for the engine's TSC (read often, so no BigInt) and as a bigint for the chips. It
+ * stands still while stopped, so a paused guest's timers and TSC do not run (and do not all
+ * fire at once when it goes on).
  */
-function hostClock(): { ns: () => number; clock: VirtualClock } {
-  const origin = performance.now();
-  const ns = (): number => Math.floor((performance.now() - origin) * 1e6);
-  return { ns, clock: { now: () => BigInt(ns()) } };
+class HostClock implements VirtualClock {
+  /** Host time (ms) of virtual time 0, moved forward by every stop. */
+  #originMs = performance.now();
+  /** Host time (ms) at which the clock stopped, while it is stopped. */
+  #stoppedAtMs: number | undefined;
+
+  readonly ns = (): number =>
+    Math.floor(((this.#stoppedAtMs ?? performance.now()) - this.#originMs) * 1e6);
+
+  now(): bigint {
+    return BigInt(this.ns());
+  }
+
+  stop(): void {
+    this.#stoppedAtMs ??= performance.now();
+  }
+
+  start(): void {
+    if (this.#stoppedAtMs === undefined) return;
+    this.#originMs += performance.now() - this.#stoppedAtMs;
+    this.#stoppedAtMs = undefined;
+  }
 }
 
 /** A built virtual machine, ready to run. */
@@ -95,28 +144,39 @@ export class Machine {
   readonly com1: Ns8250;
   readonly kernel: KernelImage;
   readonly clock: VirtualClock;
+  /** The open disk images, in the order configured. */
+  readonly disks: readonly DiskImage[];
+  readonly #hostClock: HostClock;
   readonly #limit: number;
+  readonly #onSlice: ((machine: Machine) => void) | undefined;
   #exitCode: number | undefined;
+  /** Why the guest reset the machine, once it has. */
+  #resetReason: string | undefined;
   /** The vCPU executed HLT with interrupts enabled and waits for one. */
   #halted = false;
   /** Console input not yet taken by the UART's receiver. */
   #input: number[] = [];
   /** Set by stop(): the run loop ends at the next slice. */
   #stopRequested = false;
-  /** Wakes a synchronous sleep early. */
-  readonly #wake = new Int32Array(new SharedArrayBuffer(4));
+  /** Wakes a synchronous sleep early: bumped and notified (element 0). */
+  readonly #wake: Int32Array;
 
   private constructor(
     vm: Vm,
     kernel: KernelImage,
-    clock: VirtualClock,
+    clock: HostClock,
     config: MachineConfig,
     bootParams: bigint | undefined,
+    disks: readonly DiskImage[],
   ) {
     this.vm = vm;
+    this.disks = disks;
     this.kernel = kernel;
     this.clock = clock;
+    this.#hostClock = clock;
     this.#limit = config.instructionLimit ?? Infinity;
+    this.#onSlice = config.onSlice;
+    this.#wake = config.wake ?? new Int32Array(new SharedArrayBuffer(4));
     this.platform = new PcPlatform({
       memorySize: config.memorySize,
       console: config.console,
@@ -124,6 +184,16 @@ export class Machine {
       onDebugExit: (code) => {
         this.#exitCode = code;
         this.vcpu.kick();
+      },
+      onReset: (reason) => {
+        this.#resetReason ??= reason;
+        this.vcpu.kick();
+      },
+      memory: vm.memory,
+      disks,
+      // A disk completion between slices must wake a halted vCPU (runAsync's sleep).
+      onInterrupt: () => {
+        this.#wakeUp();
       },
     });
     this.bus = this.platform.bus;
@@ -140,12 +210,19 @@ export class Machine {
   /** Builds a machine: creates the VM, loads the kernel and sets the vCPU at its entry. */
   static async create(config: MachineConfig): Promise<Machine> {
     const hypervisor = config.hypervisor ?? new SoftHypervisor();
-    const { ns, clock } = hostClock();
+    const clock = new HostClock();
     let vm: Vm;
     try {
-      vm = await hypervisor.createVm({ memorySize: config.memorySize, clockNs: ns });
+      vm = await hypervisor.createVm({ memorySize: config.memorySize, clockNs: clock.ns });
     } catch (error) {
       if (error instanceof RangeError) throw new MachineConfigError(error.message);
+      throw error;
+    }
+    let disks: DiskImage[];
+    try {
+      disks = await openDisks(config.disks ?? []);
+    } catch (error) {
+      if (error instanceof DiskOpenError) throw new MachineConfigError(error.message);
       throw error;
     }
     try {
@@ -156,11 +233,12 @@ export class Machine {
           cmdline,
           ...(config.initrd === undefined ? {} : { initrd: config.initrd }),
         });
-        return new Machine(vm, boot.kernel, clock, config, boot.bootParams);
+        return new Machine(vm, boot.kernel, clock, config, boot.bootParams, disks);
       }
       const kernel = await loadKernelFile(config.kernel, vm.memory, { flat: config.flat === true });
-      return new Machine(vm, kernel, clock, config, undefined);
+      return new Machine(vm, kernel, clock, config, undefined, disks);
     } catch (error) {
+      await closeDisks(disks);
       if (error instanceof KernelLoadError) throw new MachineConfigError(error.message);
       throw error;
     }
@@ -179,32 +257,72 @@ export class Machine {
   stop(): void {
     this.#stopRequested = true;
     this.vcpu.kick();
-    Atomics.notify(this.#wake, 0);
+    this.#wakeUp();
   }
 
   /** Queues console input for COM1's receiver. */
   sendInput(bytes: Uint8Array): void {
     for (const b of bytes) this.#input.push(b);
+    this.#wakeUp();
+  }
+
+  /**
+   * Stops the virtual clock, for a pause: no guest time passes (timers, TSC) until
+   * {@link resumeClock}. Call between slices, on the vCPU's thread.
+   */
+  pauseClock(): void {
+    this.#hostClock.stop();
+  }
+
+  /** Starts the virtual clock again from where {@link pauseClock} stopped it. */
+  resumeClock(): void {
+    this.#hostClock.start();
+  }
+
+  #wakeUp(): void {
+    Atomics.add(this.#wake, 0, 1);
     Atomics.notify(this.#wake, 0);
   }
 
   /** Runs the guest until it stops. Blocks the calling thread (a VM's vCPU thread). */
   run(): MachineStop {
     for (;;) {
+      // A wake-up between this read and the wait changes the counter, so it is never missed.
+      const seen = Atomics.load(this.#wake, 0);
       const step = this.#step();
       if (typeof step === 'object') return step;
-      if (typeof step === 'bigint') Atomics.wait(this.#wake, 0, 0, Number(step) / 1e6);
+      if (typeof step === 'bigint') Atomics.wait(this.#wake, 0, seen, Number(step) / 1e6);
     }
   }
 
-  /** Runs the guest until it stops, yielding to the event loop between slices (for input). */
+  /**
+   * Runs the guest until it stops, yielding to the event loop between slices (for input and
+   * disk completions, which wake a halted vCPU at once), then closes the disks.
+   */
   async runAsync(): Promise<MachineStop> {
     for (;;) {
+      const seen = Atomics.load(this.#wake, 0);
       const step = this.#step();
-      if (typeof step === 'object') return step;
-      if (typeof step === 'bigint') await sleep(Number(step) / 1e6);
-      else await new Promise((resolve) => setImmediate(resolve));
+      if (typeof step === 'object') {
+        await this.close();
+        return step;
+      }
+      if (typeof step === 'bigint') {
+        const ms = Number(step) / 1e6;
+        const sleep = (Atomics as AtomicsWaitAsync).waitAsync(this.#wake, 0, seen, ms);
+        // A pending waitAsync does not keep Node's event loop alive; a timer does.
+        const alive = setTimeout(() => undefined, ms + 1);
+        if (sleep.async) await sleep.value;
+        clearTimeout(alive);
+      } else {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     }
+  }
+
+  /** Closes the disks, once their requests in flight are done (runAsync does it at the end). */
+  async close(): Promise<void> {
+    await closeDisks(this.disks);
   }
 
   /**
@@ -212,6 +330,7 @@ export class Machine {
    * sleep (ns) while the guest halts, or undefined to go on.
    */
   #step(): MachineStop | bigint | undefined {
+    this.#onSlice?.(this);
     if (this.#stopRequested) return this.#stop({ kind: 'stopped', detail: 'stopped by the VMM' });
     const left = this.#limit - this.vcpu.instructionCount;
     if (left <= 0) {
@@ -231,6 +350,9 @@ export class Machine {
     const exit = this.vcpu.run(Math.min(RUN_SLICE, left));
     this.platform.flush();
     if (this.#exitCode !== undefined) return { kind: 'debug-exit', code: this.#exitCode };
+    if (this.#resetReason !== undefined) {
+      return this.#stop({ kind: 'shutdown', detail: this.#resetReason });
+    }
     const stop = this.#handle(exit);
     return stop === undefined ? undefined : this.#stop(stop);
   }

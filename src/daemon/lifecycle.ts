@@ -1,0 +1,208 @@
+/**
+ * Starting and stopping VMs, and what happens when a VM process ends (vmd.c's
+ * vmd_dispatch_vmm TERMINATE_VM_EVENT, config.c's config_setvm, vmd-features §3.6): a guest
+ * that rebooted is started again in a new process, unless a stop was requested, a boot device
+ * is forced, or it restarts too quickly (three times in a row less than 6 s apart, config.c's
+ * VM_START_RATE_SEC and VM_START_RATE_LIMIT); a VM from vm.conf is kept as stopped, one that
+ * vmctl created is forgotten.
+ */
+
+import { chmodSync, chownSync, lstatSync } from 'node:fs';
+import { log } from '../common/log.js';
+import type { Accounts } from './accounts.js';
+import { ERRNO, VM_STATE, VMD_ERRORS } from './codes.js';
+import type { VmResult } from './messages.js';
+import { configuredOwner, isRunning, type Registry, type VmEntry } from './registry.js';
+import { VmRunner, type VmLauncher } from './vm_control.js';
+import { buildSpec, checkImages, StartError } from './vm_spec.js';
+
+/** A restart sooner than this after the previous start is a fast one (VM_START_RATE_SEC). */
+export const START_RATE_MS = 6000;
+/** Fast restarts in a row after which a VM is not started again (VM_START_RATE_LIMIT). */
+export const START_RATE_LIMIT = 3;
+/** How long a VM process may take to answer `vm-create` before it is given up. */
+const START_TIMEOUT_MS = 60_000;
+/** The group of consoles that no owner group claims (vmd: the tty group). */
+const TTY_GROUP = 'tty';
+
+/** What the lifecycle needs from the parent. */
+export interface LifecycleOptions {
+  registry: Registry;
+  accounts: Accounts;
+  launcher: VmLauncher;
+  /** Called once when a VM has stopped for good, with its result (after any restart is ruled out). */
+  onStopped: (entry: VmEntry, result: number) => void;
+  /** The current log verbosity, passed to new VM processes. */
+  verbosity: () => number;
+}
+
+/** Starts, stops and restarts VMs. */
+export class VmLifecycle {
+  /** Set while vmd shuts down: guests that reboot are not started again. */
+  shuttingDown = false;
+  private readonly lladdrs = new WeakMap<VmEntry, string[]>();
+
+  constructor(private readonly options: LifecycleOptions) {}
+
+  /**
+   * Starts `entry` in a new VM process and waits until it runs: `start-vm-response`'s fields.
+   * A failure leaves the VM stopped (and forgets one that vmctl created).
+   */
+  async start(entry: VmEntry): Promise<VmResult> {
+    const failed = (result: number): VmResult => {
+      if (!isRunning(entry) && !entry.fromConfig) this.options.registry.remove(entry);
+      return { result, vmId: entry.id, pid: null, tty: null };
+    };
+    if (isRunning(entry)) return { result: ERRNO.EALREADY, vmId: entry.id, pid: null, tty: null };
+    const limited = this.rateLimit(entry);
+    if (limited !== 0) return failed(limited);
+    let runner: VmRunner;
+    try {
+      const lladdrs = this.lladdrs.get(entry) ?? [];
+      this.lladdrs.set(entry, lladdrs);
+      const spec = buildSpec(entry, lladdrs);
+      checkImages(spec);
+      runner = new VmRunner(spec, this.options.launcher);
+    } catch (error) {
+      const code = error instanceof StartError ? error.code : ERRNO.EIO;
+      log.warn('vm "%s": start failed: %s', entry.config.name, error);
+      return failed(code);
+    }
+    entry.runner = runner;
+    entry.state = (entry.state & VM_STATE.DISABLED) | VM_STATE.RUNNING;
+    let started = false;
+    void runner.exited.then((result) => {
+      this.onExit(entry, runner, result, started);
+    });
+    const timer = setTimeout(() => {
+      log.warn('vm "%s": the VM process did not start in time', entry.config.name);
+      runner.kill();
+    }, START_TIMEOUT_MS);
+    const response = await runner.start();
+    clearTimeout(timer);
+    if (response.result !== 0) {
+      log.warn('vm "%s": start failed: error %d', entry.config.name, response.result);
+      // The VM is stopped from now on; the process's end is no longer this entry's business.
+      entry.runner = null;
+      entry.state &= ~(VM_STATE.RUNNING | VM_STATE.PAUSED | VM_STATE.SHUTDOWN);
+      runner.kill();
+      return failed(response.result);
+    }
+    started = true;
+    // The VM process takes `vm-create` first; the verbosity follows.
+    if (this.options.verbosity() > 0) runner.setVerbosity(this.options.verbosity());
+    if (response.tty !== null) this.chownTty(entry, response.tty);
+    log.info(
+      'vm "%s" (id %d) started, pid %d, tty %s',
+      entry.config.name,
+      entry.id,
+      runner.pid,
+      response.tty ?? '-',
+    );
+    return { result: 0, vmId: entry.id, pid: runner.pid, tty: response.tty };
+  }
+
+  /**
+   * Stops a running VM: asks the guest to shut down and stops it forcibly after `timeoutMs`,
+   * or at once with `force`. Returns 0, VMD_VM_STOP_INVALID when the VM is not running, or
+   * EALREADY when it is already stopping and `force` is not given.
+   */
+  stop(entry: VmEntry, force: boolean, timeoutMs: number): number {
+    const runner = entry.runner;
+    if (!isRunning(entry) || runner === null) return VMD_ERRORS.VMD_VM_STOP_INVALID;
+    if ((entry.state & VM_STATE.SHUTDOWN) !== 0 && !force) return ERRNO.EALREADY;
+    entry.state |= VM_STATE.SHUTDOWN;
+    if (force) runner.kill();
+    else runner.shutdown(timeoutMs);
+    return 0;
+  }
+
+  /** config_setvm's rate limit: 0, or EPERM when the VM restarted too quickly. */
+  private rateLimit(entry: VmEntry): number {
+    const now = performance.now();
+    if (entry.lastStart !== null) {
+      const since = now - entry.lastStart;
+      entry.fastRestarts = since < START_RATE_MS ? entry.fastRestarts + 1 : 0;
+      log.debug(
+        'vm "%s" (id %d) restarted after %s s, limit %d/%d',
+        entry.config.name,
+        entry.id,
+        (since / 1000).toFixed(3),
+        entry.fastRestarts,
+        START_RATE_LIMIT,
+      );
+      if (entry.fastRestarts >= START_RATE_LIMIT) {
+        log.warn('vm "%s" (id %d) restarted too quickly', entry.config.name, entry.id);
+        return ERRNO.EPERM;
+      }
+    }
+    entry.lastStart = now;
+    return 0;
+  }
+
+  /** The VM process has gone: restart a rebooted guest, or record the VM as stopped. */
+  private onExit(entry: VmEntry, runner: VmRunner, result: number, started: boolean): void {
+    if (entry.runner !== runner) return;
+    const stopping = (entry.state & VM_STATE.SHUTDOWN) !== 0;
+    entry.runner = null;
+    entry.state &= ~(VM_STATE.RUNNING | VM_STATE.PAUSED | VM_STATE.SHUTDOWN);
+    if (!started) return;
+    const bootDevice = entry.bootOverride?.bootDevice ?? entry.config.bootDevice;
+    const reboot =
+      result === ERRNO.EAGAIN &&
+      !stopping &&
+      bootDevice === null &&
+      !this.shuttingDown &&
+      this.options.registry.has(entry);
+    if (reboot) {
+      log.info('vm "%s" (id %d) rebooted, restarting it', entry.config.name, entry.id);
+      void this.start(entry).then((restart) => {
+        if (restart.result !== 0) this.stopped(entry, restart.result);
+      });
+      return;
+    }
+    // A reboot that is not a restart ends the VM normally.
+    this.stopped(entry, result === ERRNO.EAGAIN ? 0 : result);
+  }
+
+  private stopped(entry: VmEntry, result: number): void {
+    entry.bootOverride = null;
+    log.info('vm "%s" (id %d) stopped (result %d)', entry.config.name, entry.id, result);
+    this.options.onStopped(entry, result);
+  }
+
+  /**
+   * vmd's vm_opentty: the console belongs to the VM's user, with the owner group and mode
+   * 0660, or group tty and mode 0620 when the VM has no owner group. Only root can give it
+   * away; a private vmd's consoles are its user's already.
+   */
+  private chownTty(entry: VmEntry, tty: string): void {
+    if (process.geteuid?.() !== 0) return;
+    try {
+      // Only a terminal device is given away, whatever the VM process said.
+      if (!tty.startsWith('/dev/') || !lstatSync(tty).isCharacterDevice()) {
+        log.warn(
+          'vm "%s": console %s is not a terminal, not changing its owner',
+          entry.config.name,
+          tty,
+        );
+        return;
+      }
+      const group = configuredOwner(entry.config).gid;
+      const gid = group ?? this.options.accounts.groupNamed(TTY_GROUP)?.gid ?? 0;
+      chownSync(tty, entry.runUid, gid);
+      chmodSync(tty, group !== null ? 0o660 : 0o620);
+    } catch (error) {
+      // A guest that stopped at once has taken its console with it.
+      const gone = (error as NodeJS.ErrnoException).code === 'ENOENT';
+      const report = gone ? log.debug.bind(log) : log.warn.bind(log);
+      report(
+        'vm "%s": cannot give console %s to uid %d: %s',
+        entry.config.name,
+        tty,
+        entry.runUid,
+        error,
+      );
+    }
+  }
+}
