@@ -253,3 +253,38 @@ export const DEFAULT_LOCAL_PREFIX: LocalPrefix = { address: '100.64.0.0', length
 
 /** The default AgentX master socket (AGENTX_MASTER_PATH). */
 export const DEFAULT_AGENTX_PATH = '/var/agentx/master';
+
+/**
+ * A VM with nothing configured: enabled, every setting left to its default, no owner, no
+ * instance permissions. A `vm` block starts from it, as does a VM that `vmctl start` creates.
+ * Every call returns new objects, so the caller may change them.
+ */
+export function newVmConfig(name: string, location: SourceLocation): VmConfig {
+  return {
+    name,
+    parent: null,
+    enabled: true,
+    memory: null,
+    boot: null,
+    bootDevice: null,
+    initrd: null,
+    cmdline: null,
+    cdrom: null,
+    disks: [],
+    interfaces: [],
+    interfaceCount: null,
+    owner: null,
+    allowInstance: {
+      boot: false,
+      cdrom: false,
+      disk: false,
+      instance: false,
+      interface: false,
+      memory: false,
+      owner: null,
+    },
+    sev: false,
+    sevEs: false,
+    location,
+  };
+}

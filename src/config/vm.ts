@@ -9,7 +9,13 @@ import { parseSize } from '../common/size.js';
 import { guarded, parseBlock, parseOwner, type Context, type Located } from './context.js';
 import type { Token } from './lexer.js';
 import { registerVm } from './register.js';
-import { LIMITS, type DiskFormat, type VmConfig, type VmInterfaceConfig } from './types.js';
+import {
+  LIMITS,
+  newVmConfig,
+  type DiskFormat,
+  type VmConfig,
+  type VmInterfaceConfig,
+} from './types.js';
 import { errnoText, isValidGroupName, isValidTapName, parseLladdr } from './validate.js';
 
 /** Per-block state that is not part of the result. */
@@ -38,33 +44,7 @@ export function parseVm(ctx: Context): void {
     diag.error(name.where, 'vm name too long');
     named = false;
   }
-  const vm: VmConfig = {
-    name: name.value,
-    parent: parent?.value ?? null,
-    enabled: true,
-    memory: null,
-    boot: null,
-    bootDevice: null,
-    initrd: null,
-    cmdline: null,
-    cdrom: null,
-    disks: [],
-    interfaces: [],
-    interfaceCount: null,
-    owner: null,
-    allowInstance: {
-      boot: false,
-      cdrom: false,
-      disk: false,
-      instance: false,
-      interface: false,
-      memory: false,
-      owner: null,
-    },
-    sev: false,
-    sevEs: false,
-    location,
-  };
+  const vm: VmConfig = { ...newVmConfig(name.value, location), parent: parent?.value ?? null };
   const state: VmState = { nics: 0 };
   const errors = diag.errors.length;
   tokens.char('{');
@@ -112,7 +92,7 @@ function vmOption(ctx: Context, vm: VmConfig, state: VmState, first: Token): voi
       return;
     case 'initrd':
       tokens.next();
-      initrd(ctx, vm);
+      vm.initrd = realpathOnce(ctx, tokens.strings(), vm.initrd, 'initrd');
       return;
     case 'cmdline': {
       tokens.next();
@@ -231,7 +211,7 @@ function disk(ctx: Context, vm: VmConfig): void {
 
 /** `boot path` (realpath'd once) or `boot device disk|cdrom|net`. */
 function boot(ctx: Context, vm: VmConfig): void {
-  const { tokens, diag } = ctx;
+  const { tokens } = ctx;
   if (tokens.isKeyword(tokens.peek(), 'device')) {
     tokens.next();
     const device = tokens.next();
@@ -241,30 +221,29 @@ function boot(ctx: Context, vm: VmConfig): void {
     vm.bootDevice = keyword;
     return;
   }
-  const path = tokens.strings();
-  if (vm.boot !== null) {
-    diag.error(path.where, 'kernel specified more than once');
-    return;
-  }
-  try {
-    vm.boot = ctx.hooks.realpath(resolve(ctx.cwd, path.value));
-  } catch (error) {
-    diag.error(path.where, `kernel path not found: ${errnoText(error)}`);
-  }
+  vm.boot = realpathOnce(ctx, tokens.strings(), vm.boot, 'kernel');
 }
 
-/** `initrd path` (Linux): realpath'd once, as `boot path`. */
-function initrd(ctx: Context, vm: VmConfig): void {
-  const { tokens, diag } = ctx;
-  const path = tokens.strings();
-  if (vm.initrd !== null) {
-    diag.error(path.where, 'initrd specified more than once');
-    return;
+/**
+ * A file a block names once, `boot path` and (Linux) `initrd path`: the realpath(3) of `path`,
+ * or null when it cannot be resolved; `given` is what the block named before, kept after the
+ * error that it is named again.
+ */
+function realpathOnce(
+  ctx: Context,
+  path: Located<string>,
+  given: string | null,
+  what: 'kernel' | 'initrd',
+): string | null {
+  if (given !== null) {
+    ctx.diag.error(path.where, `${what} specified more than once`);
+    return given;
   }
   try {
-    vm.initrd = ctx.hooks.realpath(resolve(ctx.cwd, path.value));
+    return ctx.hooks.realpath(resolve(ctx.cwd, path.value));
   } catch (error) {
-    diag.error(path.where, `initrd path not found: ${errnoText(error)}`);
+    ctx.diag.error(path.where, `${what} path not found: ${errnoText(error)}`);
+    return null;
   }
 }
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { parseInvocation, type CtlCommand } from './args.js';
-import { dir, parse, USAGE, usageOf } from './parse_testing.js';
+import { assertParses, assertRefusals, dir, parse, USAGE, usageOf } from './parse_testing.js';
 
 const STOP_USAGE = usageOf('stop [-fw] [id | -a]');
 const long = 'a'.repeat(64);
@@ -57,15 +57,7 @@ const FAILURES: [string[], string][] = [
 ];
 
 test('vmctl refuses bad command lines with its own messages and usage, exit status 1', () => {
-  for (const [argv, expected] of FAILURES) {
-    const { stderr, command } = parse(argv);
-    assert.equal(
-      command,
-      null,
-      `${JSON.stringify(argv)} should fail, parsed as ${JSON.stringify(command)}`,
-    );
-    assert.equal(stderr, expected, `stderr of ${JSON.stringify(argv)}`);
-  }
+  assertRefusals(FAILURES);
 });
 
 test('the usage names the program as it was run (vmmctl)', () => {
@@ -170,11 +162,7 @@ const SUCCESSES: [string[], CtlCommand, string][] = [
 ];
 
 test('vmctl parses good command lines into requests, with its warnings', () => {
-  for (const [argv, expected, warnings] of SUCCESSES) {
-    const { stderr, command } = parse(argv);
-    assert.deepEqual(command, expected, `${JSON.stringify(argv)} (stderr: ${stderr})`);
-    assert.equal(stderr, warnings, `warnings of ${JSON.stringify(argv)}`);
-  }
+  assertParses(SUCCESSES);
 });
 
 test('vmctl -v is accepted before the command', () => {

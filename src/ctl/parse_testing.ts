@@ -1,7 +1,7 @@
 /**
  * The command-line tests' fixture: a folder with a kernel, an initrd and disk images (one with
  * the qcow2 magic, one named in capitals), and a parser run that collects what vmctl would
- * print on standard error.
+ * print on standard error, and the checks of tables of command lines against it.
  */
 
 import assert from 'node:assert/strict';
@@ -54,3 +54,25 @@ export function parse(
 export const USAGE = 'usage:\tvmctl [-v] command [arg ...]\n';
 /** The usage of one command. */
 export const usageOf = (text: string): string => `usage:\tvmctl [-v] ${text}\n`;
+
+/** Asserts that each command line fails, printing exactly its text on standard error. */
+export function assertRefusals(cases: readonly (readonly [string[], string])[]): void {
+  for (const [argv, expected] of cases) {
+    const { stderr, command } = parse(argv);
+    assert.equal(
+      command,
+      null,
+      `${JSON.stringify(argv)} should fail, parsed as ${JSON.stringify(command)}`,
+    );
+    assert.equal(stderr, expected, `stderr of ${JSON.stringify(argv)}`);
+  }
+}
+
+/** Asserts that each command line parses to its command, warning exactly its text. */
+export function assertParses(cases: readonly (readonly [string[], CtlCommand, string])[]): void {
+  for (const [argv, expected, warnings] of cases) {
+    const { stderr, command } = parse(argv);
+    assert.deepEqual(command, expected, `${JSON.stringify(argv)} (stderr: ${stderr})`);
+    assert.equal(stderr, warnings, `warnings of ${JSON.stringify(argv)}`);
+  }
+}

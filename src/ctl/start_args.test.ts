@@ -1,8 +1,17 @@
 import { test } from 'node:test';
-import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { startParams } from '../daemon/message_samples.js';
 import type { CtlCommand } from './args.js';
-import { dir, disk, initrd, kernel, parse, qcow, usageOf } from './parse_testing.js';
+import {
+  assertParses,
+  assertRefusals,
+  dir,
+  disk,
+  initrd,
+  kernel,
+  qcow,
+  usageOf,
+} from './parse_testing.js';
 
 const START_USAGE = usageOf(
   'start [-cL] [-B device] [-b path] [-C cmdline] [-d disk] [-I initrd]\n' +
@@ -80,29 +89,8 @@ const FAILURES: [string[], string][] = [
 ];
 
 test("start refuses bad options, operands and VMs with vmctl's messages", () => {
-  for (const [argv, expected] of FAILURES) {
-    const { stderr, command } = parse(argv);
-    assert.equal(
-      command,
-      null,
-      `${JSON.stringify(argv)} should fail, parsed as ${JSON.stringify(command)}`,
-    );
-    assert.equal(stderr, expected, `stderr of ${JSON.stringify(argv)}`);
-  }
+  assertRefusals(FAILURES);
 });
-
-const NO_START = {
-  memory: null,
-  boot: null,
-  bootDevice: null,
-  initrd: null,
-  cmdline: null,
-  cdrom: null,
-  disks: [],
-  interfaces: [],
-  interfaceCount: null,
-  template: null,
-};
 
 /** `start` command lines vmctl takes: the request they make and what they warn. */
 const SUCCESSES: [string[], CtlCommand, string][] = [
@@ -111,20 +99,12 @@ const SUCCESSES: [string[], CtlCommand, string][] = [
     {
       kind: 'start',
       console: false,
-      params: { ...NO_START, vm: { name: 'web' }, cmdline: 'console=ttyS0 debug' },
+      params: startParams({ name: 'web' }, { cmdline: 'console=ttyS0 debug' }),
     },
     '',
   ],
-  [
-    ['start', 'web'],
-    { kind: 'start', console: false, params: { ...NO_START, vm: { name: 'web' } } },
-    '',
-  ],
-  [
-    ['start', '-c', '5'],
-    { kind: 'start', console: true, params: { ...NO_START, vm: { id: 5 } } },
-    '',
-  ],
+  [['start', 'web'], { kind: 'start', console: false, params: startParams({ name: 'web' }) }, ''],
+  [['start', '-c', '5'], { kind: 'start', console: true, params: startParams({ id: 5 }) }, ''],
   [
     [
       'start',
@@ -141,16 +121,17 @@ const SUCCESSES: [string[], CtlCommand, string][] = [
     {
       kind: 'start',
       console: false,
-      params: {
-        ...NO_START,
-        vm: { name: 'new' },
-        disks: [
-          { path: disk, format: 'raw' },
-          { path: qcow, format: 'qcow2' },
-          { path: join(dir, 'UPPER.QCOW2'), format: 'raw' },
-          { path: join(dir, 'UPPER.QCOW2'), format: 'qcow2' },
-        ],
-      },
+      params: startParams(
+        { name: 'new' },
+        {
+          disks: [
+            { path: disk, format: 'raw' },
+            { path: qcow, format: 'qcow2' },
+            { path: join(dir, 'UPPER.QCOW2'), format: 'raw' },
+            { path: join(dir, 'UPPER.QCOW2'), format: 'qcow2' },
+          ],
+        },
+      ),
     },
     'vmctl: starting without network interfaces\n',
   ],
@@ -173,18 +154,19 @@ const SUCCESSES: [string[], CtlCommand, string][] = [
     {
       kind: 'start',
       console: false,
-      params: {
-        ...NO_START,
-        vm: { name: 'new' },
-        memory: 1537 << 20,
-        bootDevice: 'cdrom',
-        cdrom: disk,
-        interfaces: [
-          { local: true, switch: null },
-          { local: false, switch: 'uplink' },
-        ],
-        interfaceCount: 3,
-      },
+      params: startParams(
+        { name: 'new' },
+        {
+          memory: 1537 << 20,
+          bootDevice: 'cdrom',
+          cdrom: disk,
+          interfaces: [
+            { local: true, switch: null },
+            { local: false, switch: 'uplink' },
+          ],
+          interfaceCount: 3,
+        },
+      ),
     },
     'vmctl: starting without disks\n',
   ],
@@ -193,14 +175,15 @@ const SUCCESSES: [string[], CtlCommand, string][] = [
     {
       kind: 'start',
       console: false,
-      params: {
-        ...NO_START,
-        vm: { name: 'linux' },
-        boot: kernel,
-        initrd,
-        cmdline: 'console=ttyS0 quiet',
-        memory: 64 << 20,
-      },
+      params: startParams(
+        { name: 'linux' },
+        {
+          boot: kernel,
+          initrd,
+          cmdline: 'console=ttyS0 quiet',
+          memory: 64 << 20,
+        },
+      ),
     },
     '',
   ],
@@ -209,13 +192,14 @@ const SUCCESSES: [string[], CtlCommand, string][] = [
     {
       kind: 'start',
       console: false,
-      params: {
-        ...NO_START,
-        vm: { name: 'inst' },
-        template: 'base',
-        disks: [{ path: disk, format: 'raw' }],
-        interfaces: [{ local: false, switch: null }],
-      },
+      params: startParams(
+        { name: 'inst' },
+        {
+          template: 'base',
+          disks: [{ path: disk, format: 'raw' }],
+          interfaces: [{ local: false, switch: null }],
+        },
+      ),
     },
     '',
   ],
@@ -224,22 +208,19 @@ const SUCCESSES: [string[], CtlCommand, string][] = [
     {
       kind: 'start',
       console: false,
-      params: {
-        ...NO_START,
-        vm: { name: 'big' },
-        memory: 953 << 20,
-        disks: [{ path: disk, format: 'raw' }],
-        interfaces: [{ local: true, switch: null }],
-      },
+      params: startParams(
+        { name: 'big' },
+        {
+          memory: 953 << 20,
+          disks: [{ path: disk, format: 'raw' }],
+          interfaces: [{ local: true, switch: null }],
+        },
+      ),
     },
     'vmctl: memory size rounded to 953M\n',
   ],
 ];
 
 test("start turns its options into a start request, with vmctl's warnings", () => {
-  for (const [argv, expected, warnings] of SUCCESSES) {
-    const { stderr, command } = parse(argv);
-    assert.deepEqual(command, expected, `${JSON.stringify(argv)} (stderr: ${stderr})`);
-    assert.equal(stderr, warnings, `warnings of ${JSON.stringify(argv)}`);
-  }
+  assertParses(SUCCESSES);
 });

@@ -1,25 +1,21 @@
 /**
  * Valid sample messages, at least one of every type, with the fields at their limits where it
- * matters: the round-trip tests use them, and the fuzz tests mutate them.
+ * matters: the round-trip tests use them, and the fuzz tests mutate them. Also the plain start
+ * request the vmd and vmctl tests build theirs from.
  */
 
 import { ERRNO, VMD_ERRORS } from './codes.js';
-import type { Message } from './messages.js';
+import type { Message, StartVmParams, VmRef } from './messages.js';
 
 const GiB = 1024 ** 3;
 
-/** Sample messages covering every message type. */
-export const SAMPLE_MESSAGES: readonly Message[] = [
-  { type: 'ok' },
-  { type: 'fail', error: ERRNO.EPERM, detail: null },
-  { type: 'fail', error: VMD_ERRORS.VMD_PARENT_INVALID, detail: 'invalid template "base"' },
-  { type: 'verbose', level: 2 },
-  { type: 'reset', scope: 'all' },
-  { type: 'reset', scope: 'switches' },
-  {
-    type: 'start-vm-request',
-    uid: null,
-    vm: { name: 'web1' },
+/**
+ * The parameters of `vmctl start` for `vm` without options: nothing changed from its
+ * configuration (or a new VM's defaults); `changes` win.
+ */
+export function startParams(vm: VmRef, changes: Partial<StartVmParams> = {}): StartVmParams {
+  return {
+    vm,
     memory: null,
     boot: null,
     bootDevice: null,
@@ -30,7 +26,19 @@ export const SAMPLE_MESSAGES: readonly Message[] = [
     interfaces: [],
     interfaceCount: null,
     template: null,
-  },
+    ...changes,
+  };
+}
+
+/** Sample messages covering every message type. */
+export const SAMPLE_MESSAGES: readonly Message[] = [
+  { type: 'ok' },
+  { type: 'fail', error: ERRNO.EPERM, detail: null },
+  { type: 'fail', error: VMD_ERRORS.VMD_PARENT_INVALID, detail: 'invalid template "base"' },
+  { type: 'verbose', level: 2 },
+  { type: 'reset', scope: 'all' },
+  { type: 'reset', scope: 'switches' },
+  { type: 'start-vm-request', uid: null, ...startParams({ name: 'web1' }) },
   {
     type: 'start-vm-request',
     uid: 1000,

@@ -7,6 +7,7 @@ import type { VmConfig } from '../config/types.js';
 import { accountsFromText, isInGroup } from './accounts.js';
 import { ERRNO, VM_STATE } from './codes.js';
 import { checkFileAccess, mayControl, ownerAllows } from './permissions.js';
+import { startParams } from './message_samples.js';
 import { Registry } from './registry.js';
 import { configFromRequest } from './vm_spec.js';
 
@@ -26,20 +27,7 @@ const root = { uid: 0, privileged: true };
 
 function config(owner: VmConfig['owner']): VmConfig {
   const base = configFromRequest(
-    {
-      name: 'web',
-      vm: { name: 'web' },
-      memory: null,
-      boot: '/k',
-      bootDevice: null,
-      initrd: null,
-      cmdline: null,
-      cdrom: null,
-      disks: [],
-      interfaces: [],
-      interfaceCount: null,
-      template: null,
-    },
+    { name: 'web', ...startParams({ name: 'web' }, { boot: '/k' }) },
     0,
   );
   return { ...base, owner };

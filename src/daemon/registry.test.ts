@@ -2,28 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { VmConfig } from '../config/types.js';
 import { VM_STATE } from './codes.js';
+import { startParams } from './message_samples.js';
 import { Registry, vmStatus } from './registry.js';
 import { configFromRequest } from './vm_spec.js';
 
 /** A VM as `vmctl start -b` would make it, owned by `uid`. */
 function vm(name: string, uid = 0, enabled = true): VmConfig {
-  const config = configFromRequest(
-    {
-      name,
-      vm: { name },
-      memory: 64 * 1024 * 1024,
-      boot: '/boot/kernel',
-      bootDevice: null,
-      initrd: null,
-      cmdline: null,
-      cdrom: null,
-      disks: [],
-      interfaces: [],
-      interfaceCount: null,
-      template: null,
-    },
-    uid,
-  );
+  const request = startParams({ name }, { memory: 64 * 1024 * 1024, boot: '/boot/kernel' });
+  const config = configFromRequest({ name, ...request }, uid);
   return { ...config, enabled };
 }
 

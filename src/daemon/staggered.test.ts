@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { configFromRequest } from './vm_spec.js';
 import { VM_STATE } from './codes.js';
+import { startParams } from './message_samples.js';
 import { Registry, type VmEntry } from './registry.js';
 import { StaggeredStarter, staggerSettings } from './staggered.js';
 
@@ -9,20 +10,7 @@ function entries(count: number): VmEntry[] {
   const registry = new Registry();
   return Array.from({ length: count }, (_, i) => {
     const name = `vm${i}`;
-    const request = {
-      name,
-      vm: { name },
-      memory: null,
-      boot: '/k',
-      bootDevice: null,
-      initrd: null,
-      cmdline: null,
-      cdrom: null,
-      disks: [],
-      interfaces: [],
-      interfaceCount: null,
-      template: null,
-    };
+    const request = { name, ...startParams({ name }, { boot: '/k' }) };
     return registry.add(configFromRequest(request, 0), true);
   });
 }

@@ -7,6 +7,7 @@ import { parseConfigText } from '../config/index.js';
 import type { VmConfig } from '../config/types.js';
 import { accountsFromText } from './accounts.js';
 import { ERRNO, VMD_ERRORS } from './codes.js';
+import { startParams } from './message_samples.js';
 import type { StartVmParams } from './messages.js';
 import { Registry } from './registry.js';
 import {
@@ -43,21 +44,7 @@ function params(
   name: string,
   change: Partial<StartVmParams> = {},
 ): StartVmParams & { name: string } {
-  return {
-    name,
-    vm: { name },
-    memory: null,
-    boot: null,
-    bootDevice: null,
-    initrd: null,
-    cmdline: null,
-    cdrom: null,
-    disks: [],
-    interfaces: [],
-    interfaceCount: null,
-    template: null,
-    ...change,
-  };
+  return { name, ...startParams({ name }, change) };
 }
 
 const TEMPLATE = `vm "web" {

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import {
   LIMITS,
+  newVmConfig,
   type InstancePermissions,
   type VmConfig,
   type VmInterfaceConfig,
@@ -20,17 +21,6 @@ import type { VmEntry } from './registry.js';
 
 /** The BIOS a VM without `boot` starts (vm.conf(5) `boot`): Debian's seabios package. */
 export const DEFAULT_BIOS = '/usr/share/seabios/bios.bin';
-
-/** No instance permissions: what a VM without `allow instance` grants. */
-export const NO_INSTANCE_PERMISSIONS: InstancePermissions = {
-  boot: false,
-  cdrom: false,
-  disk: false,
-  instance: false,
-  interface: false,
-  memory: false,
-  owner: null,
-};
 
 /** A request refused: a vmd code or errno value, and the line the parent logs. */
 export class StartError extends Error {
@@ -80,9 +70,7 @@ function startInterface(nic: StartInterface): VmInterfaceConfig {
 /** The settings of a new VM that `vmctl start` creates from its options. */
 export function configFromRequest(params: StartVmParams & { name: string }, uid: number): VmConfig {
   return {
-    name: params.name,
-    parent: null,
-    enabled: true,
+    ...newVmConfig(params.name, { file: 'vmctl', line: 0 }),
     memory: params.memory,
     boot: params.boot,
     bootDevice: params.bootDevice,
@@ -93,10 +81,6 @@ export function configFromRequest(params: StartVmParams & { name: string }, uid:
     interfaces: params.interfaces.map(startInterface),
     interfaceCount: params.interfaceCount,
     owner: { uid, gid: null },
-    allowInstance: NO_INSTANCE_PERMISSIONS,
-    sev: false,
-    sevEs: false,
-    location: { file: 'vmctl', line: 0 },
   };
 }
 

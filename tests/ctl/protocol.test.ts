@@ -12,6 +12,7 @@ import { mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReadStream } from 'node:tty';
+import { startParams } from '../../src/daemon/message_samples.js';
 import type { Message, VmStatus } from '../../src/daemon/messages.js';
 import { openPty } from '../../src/sys/pty.js';
 import { runVmctl, ScriptedVmd, startVmctl, VMCTL } from './vmctl_helpers.js';
@@ -182,17 +183,7 @@ test("start, pause and unpause print vmctl's messages for success and each failu
   assert.deepEqual(vmd.requests[0], {
     type: 'start-vm-request',
     uid: null,
-    vm: { name: 'web' },
-    memory: null,
-    boot: null,
-    bootDevice: null,
-    initrd: null,
-    cmdline: null,
-    cdrom: null,
-    disks: [],
-    interfaces: [],
-    interfaceCount: null,
-    template: null,
+    ...startParams({ name: 'web' }),
   });
 });
 

@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Envelope } from '../../src/daemon/codec.js';
+import { startParams } from '../../src/daemon/message_samples.js';
 import type { Message, MessageOf, VmStatus } from '../../src/daemon/messages.js';
 import { Peer } from '../../src/daemon/peer.js';
 import { REPO_ROOT } from '../guests/build_guest.js';
@@ -172,21 +173,7 @@ export class Client {
 
 /** A `start-vm-request` for the known VM `name`, with nothing changed. */
 export function startRequest(name: string, uid: number | null = null): Message {
-  return {
-    type: 'start-vm-request',
-    uid,
-    vm: { name },
-    memory: null,
-    boot: null,
-    bootDevice: null,
-    initrd: null,
-    cmdline: null,
-    cdrom: null,
-    disks: [],
-    interfaces: [],
-    interfaceCount: null,
-    template: null,
-  };
+  return { type: 'start-vm-request', uid, ...startParams({ name }) };
 }
 
 /** A vmd started for a test, in a directory of its own. */

@@ -32,6 +32,26 @@ function asOther(socket: string, requests: [Message, number][]): Promise<ClientO
   return runAs(OTHER, socket, requests);
 }
 
+/**
+ * Stops `name` as {@link OTHER} and waits for its end (`vmctl stop -w`, with `-f` when
+ * `force`): the answer and then the event that the VM has stopped.
+ */
+async function stopAsOther(socket: string, name: string, force: boolean): Promise<void> {
+  const stop: Message = {
+    type: 'terminate-vm-request',
+    vm: { name },
+    uid: null,
+    force,
+    wait: true,
+  };
+  const out = await asOther(socket, [[stop, 2]]);
+  assert.deepEqual(
+    out.replies[0]?.map((m) => m.type),
+    ['terminate-vm-response', 'terminate-vm-event'],
+    `stopping ${name} as user ${OTHER}`,
+  );
+}
+
 function vmConfig(name: string, kernel: string, extra = ''): string {
   return `vm "${name}" {\n\tmemory 32M\n\tboot "${kernel}"\n${extra}}\n`;
 }
@@ -157,22 +177,7 @@ test('vmd runs, lists, restarts and stops VMs', { timeout: 180_000 }, async (t) 
         assert.equal(st.mode & 0o777, 0o620, 'mode 0620 with group tty');
         const vm = await running(client, 'mine');
         assert.deepEqual(vm.owner, { uid: OTHER, gid: null });
-        const stop = await asOther(vmd.socketPath, [
-          [
-            {
-              type: 'terminate-vm-request',
-              vm: { name: 'mine' },
-              uid: null,
-              force: false,
-              wait: true,
-            },
-            2,
-          ],
-        ]);
-        assert.deepEqual(
-          stop.replies[0]?.map((m) => m.type),
-          ['terminate-vm-response', 'terminate-vm-event'],
-        );
+        await stopAsOther(vmd.socketPath, 'mine', false);
         assert.equal((await client.vm('mine'))?.state, 'stopped');
         assert.equal(processExists(vm.pid ?? 0), false, 'the VM process has gone');
       },
@@ -255,22 +260,7 @@ test('vmd runs, lists, restarts and stops VMs', { timeout: 180_000 }, async (t) 
         const copy = await running(client, 'copy');
         assert.equal(copy.maxMemory, 48 * 1024 * 1024);
         assert.deepEqual(copy.owner, { uid: OTHER, gid: null }, 'the instance is its maker’s');
-        const stop = await asOther(vmd.socketPath, [
-          [
-            {
-              type: 'terminate-vm-request',
-              vm: { name: 'copy' },
-              uid: null,
-              force: true,
-              wait: true,
-            },
-            2,
-          ],
-        ]);
-        assert.deepEqual(
-          stop.replies[0]?.map((m) => m.type),
-          ['terminate-vm-response', 'terminate-vm-event'],
-        );
+        await stopAsOther(vmd.socketPath, 'copy', true);
         assert.equal(
           await client.vm('copy'),
           undefined,

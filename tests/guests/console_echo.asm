@@ -6,13 +6,12 @@ bits 64
 section .text
 global start
 
-COM1        equ 0x3f8
+%include "serial.mac"
+
 RBR         equ COM1                ; receive buffer (read)
 IER         equ COM1 + 1            ; interrupt enable
 MCR         equ COM1 + 4            ; modem control
-LSR         equ COM1 + 5            ; line status
 LSR_DR      equ 0x01                ; data ready
-LSR_THRE    equ 0x20                ; transmitter holding register empty
 IER_ERBFI   equ 0x01                ; interrupt on received data
 MCR_DTR_RTS_OUT2 equ 0x0b           ; OUT2 lets the UART's interrupt reach the PIC
 PIC1        equ 0x20
@@ -66,7 +65,7 @@ start:
     out dx, al
 
     lea rsi, [rel banner]
-    call print
+    call puts
     sti
 .sleep:
     hlt
@@ -83,7 +82,7 @@ com1_interrupt:
     jz .done
     mov dx, RBR
     in al, dx
-    call put
+    call putc
     jmp .next
 .done:
     mov al, 0x20                    ; non-specific EOI
@@ -91,31 +90,6 @@ com1_interrupt:
     pop rdx
     pop rax
     iretq
-
-; Writes the NUL-terminated string at RSI.
-print:
-    lodsb
-    test al, al
-    jz .end
-    call put
-    jmp print
-.end:
-    ret
-
-; Writes AL to COM1 once the transmitter is empty.
-put:
-    push rdx
-    push rax
-    mov dx, LSR
-.wait:
-    in al, dx
-    test al, LSR_THRE
-    jz .wait
-    pop rax
-    mov dx, COM1
-    out dx, al
-    pop rdx
-    ret
 
 section .data
 banner: db "echo guest ready", 10, 0

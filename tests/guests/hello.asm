@@ -6,27 +6,13 @@ bits 64
 section .text
 global start
 
-COM1      equ 0x3f8
-LSR       equ COM1 + 5          ; line status register
-LSR_THRE  equ 0x20              ; transmitter holding register empty
+%include "serial.mac"
+
 DEBUG_EXIT equ 0xf4
 
 start:
     lea rsi, [rel message]
-.next:
-    lodsb
-    test al, al
-    jz .done
-    mov bl, al
-    mov dx, LSR
-.wait:
-    in al, dx
-    test al, LSR_THRE
-    jz .wait
-    mov al, bl
-    mov dx, COM1
-    out dx, al
-    jmp .next
+    call puts
 .done:
     mov al, 0x2a
     out DEBUG_EXIT, al

@@ -5,29 +5,14 @@ bits 64
 section .text
 global start
 
-COM1      equ 0x3f8
-LSR       equ COM1 + 5          ; line status register
-LSR_THRE  equ 0x20              ; transmitter holding register empty
+%include "serial.mac"
+
 PIC1_DATA equ 0x21              ; master 8259 interrupt mask (OCW1)
 PIC2_DATA equ 0xa1              ; slave 8259 interrupt mask (OCW1)
 
 start:
     lea rsi, [rel message]
-.next:
-    lodsb
-    test al, al
-    jz .idle
-    mov bl, al
-    mov dx, LSR
-.wait:
-    in al, dx
-    test al, LSR_THRE
-    jz .wait
-    mov al, bl
-    mov dx, COM1
-    out dx, al
-    jmp .next
-.idle:
+    call puts
     mov al, 0xff
     out PIC1_DATA, al
     out PIC2_DATA, al

@@ -11,34 +11,19 @@ bits 64
 section .text
 global start
 
+%include "serial.mac"
+
 %ifndef METHOD
 %error METHOD is required
 %endif
 
-COM1      equ 0x3f8
-LSR       equ COM1 + 5          ; line status register
-LSR_THRE  equ 0x20              ; transmitter holding register empty
 KBC_STATUS equ 0x64
 KBC_IBF   equ 0x02              ; input buffer full
 RESET_CONTROL equ 0xcf9
 
 start:
     lea rsi, [rel message]
-.next:
-    lodsb
-    test al, al
-    jz .reset
-    mov bl, al
-    mov dx, LSR
-.wait:
-    in al, dx
-    test al, LSR_THRE
-    jz .wait
-    mov al, bl
-    mov dx, COM1
-    out dx, al
-    jmp .next
-.reset:
+    call puts
 %ifidn METHOD, I8042
 .ibf:
     in al, KBC_STATUS

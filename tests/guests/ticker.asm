@@ -6,9 +6,8 @@ bits 64
 section .text
 global start
 
-COM1      equ 0x3f8
-LSR       equ COM1 + 5          ; line status register
-LSR_THRE  equ 0x20              ; transmitter holding register empty
+%include "serial.mac"
+
 %ifndef TICK_NS
 TICK_NS   equ 20000000          ; 20 ms
 %endif
@@ -42,31 +41,6 @@ start:
     cmp rax, TICK_NS
     jb .delay
     jmp .tick
-
-; Writes AL on COM1 once the transmitter holding register is empty.
-putc:
-    push rdx
-    push rax
-    mov dx, LSR
-.wait:
-    in al, dx
-    test al, LSR_THRE
-    jz .wait
-    pop rax
-    mov dx, COM1
-    out dx, al
-    pop rdx
-    ret
-
-; Writes the zero-terminated string at RSI.
-puts:
-    lodsb
-    test al, al
-    jz .done
-    call putc
-    jmp puts
-.done:
-    ret
 
 prefix: db "tick ", 0
 digits: db "0123456789abcdef"

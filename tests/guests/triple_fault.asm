@@ -7,27 +7,11 @@ bits 64
 section .text
 global start
 
-COM1      equ 0x3f8
-LSR       equ COM1 + 5          ; line status register
-LSR_THRE  equ 0x20              ; transmitter holding register empty
+%include "serial.mac"
 
 start:
     lea rsi, [rel message]
-.next:
-    lodsb
-    test al, al
-    jz .fault
-    mov bl, al
-    mov dx, LSR
-.wait:
-    in al, dx
-    test al, LSR_THRE
-    jz .wait
-    mov al, bl
-    mov dx, COM1
-    out dx, al
-    jmp .next
-.fault:
+    call puts
     lidt [rel idtr]
     ud2
     hlt
