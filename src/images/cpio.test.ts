@@ -4,17 +4,8 @@ import { mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { gunzipSync } from 'node:zlib';
 import { CpioError, writeCpio } from './cpio.js';
 import type { CpioEntry } from './cpio.js';
-import {
-  BUSYBOX_APPLETS,
-  GUEST_SHELL_MARKER,
-  GUEST_TEST_FILE,
-  INIT_SCRIPT,
-  buildInitramfs,
-  initramfsRecipeHash,
-} from './initramfs.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -135,47 +126,5 @@ describe('writeCpio()', () => {
         (e: unknown) => e instanceof CpioError && message.test(e.message),
       );
     }
-  });
-});
-
-describe('the guest initramfs', () => {
-  const busybox = bytes('\x7fELF stand-in for busybox');
-
-  test('holds busybox, its applet links, /init, the device nodes and the test file', () => {
-    const listing = cpio(['-t', '-v', '--quiet'], buildInitramfs(busybox, 'none'));
-    assert.match(listing, /^-rwxr-xr-x .* bin\/busybox$/m);
-    assert.match(listing, /^-rwxr-xr-x .* init$/m);
-    assert.match(listing, /^crw------- +1 root +root +5, +1 .* dev\/console$/m);
-    assert.match(listing, /^drwxrwxrwt .* tmp$/m);
-    for (const applet of ['sh', 'mount', 'sha256sum', 'md5sum', 'poweroff', 'cttyhack', '[']) {
-      assert.ok(listing.includes(` bin/${applet} -> busybox\n`), applet);
-    }
-    const links = listing.split('\n').filter((l) => l.endsWith(' -> busybox'));
-    assert.equal(links.length, BUSYBOX_APPLETS.length);
-    for (const dir of ['proc', 'sys', 'dev', 'etc', 'bin'])
-      assert.match(listing, new RegExp(` ${dir}$`, 'm'));
-  });
-
-  test('gzip and uncompressed archives hold the same bytes, and the test file its content', () => {
-    const plain = buildInitramfs(busybox, 'none');
-    assert.deepEqual(u8(gunzipSync(buildInitramfs(busybox, 'gzip'))), u8(plain));
-    const file = cpio(['-i', '--to-stdout', '--quiet', GUEST_TEST_FILE.path.slice(1)], plain);
-    assert.equal(`${file}\n`, GUEST_TEST_FILE.content);
-    const sum = execFileSync('sha256sum', { input: GUEST_TEST_FILE.content }).toString();
-    assert.equal(sum.split(' ')[0], GUEST_TEST_FILE.sha256);
-  });
-
-  test('/init is valid shell that mounts proc, sys and devtmpfs and prints the marker', () => {
-    execFileSync('sh', ['-n'], { input: INIT_SCRIPT }); // syntax check only
-    assert.match(INIT_SCRIPT, /^#!\/bin\/sh\n/);
-    assert.match(INIT_SCRIPT, /mount -t proc proc \/proc/);
-    assert.match(INIT_SCRIPT, /mount -t devtmpfs devtmpfs \/dev/);
-    assert.ok(INIT_SCRIPT.includes(`echo "${GUEST_SHELL_MARKER}"`));
-    assert.match(INIT_SCRIPT, /exec setsid cttyhack sh\n$/);
-  });
-
-  test('the recipe hash is stable and covers /init', () => {
-    assert.match(initramfsRecipeHash(), /^[0-9a-f]{12}$/);
-    assert.equal(initramfsRecipeHash(), initramfsRecipeHash());
   });
 });

@@ -7,24 +7,36 @@
  * made from, so a second run with the same package versions downloads and builds nothing:
  *
  * ```text
- * debs/NAME_VERSION_ARCH.deb                     the packages as downloaded
- * kernel/NAME_VERSION/vmlinuz-RELEASE            the bzImage
- * kernel/NAME_VERSION/release                    the kernel release string
- * initramfs/BUSYBOX-VERSION-RECIPE/initramfs.cpio[.gz]
- * guest-gzip.json, guest-none.json               the last image made, for use without apt
+ * debs/NAME_VERSION_ARCH.deb                          the packages as downloaded
+ * kernel/NAME_VERSION-MODULES/vmlinuz-RELEASE         the bzImage
+ * kernel/NAME_VERSION-MODULES/release                 the kernel release string
+ * kernel/NAME_VERSION-MODULES/modules/RELEASE/        the guest's modules and their modules.dep
+ * initramfs/BUSYBOX_VERSION-RELEASE_VERSION-RECIPE/initramfs.cpio[.gz]
+ * guest-gzip.json, guest-none.json                    the last image made, for use without apt
  * ```
+ *
+ * The kernel package is read once for the bzImage and the modules together (its data
+ * tarball is most of the time spent).
  */
 
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { log } from '../common/log.js';
 import { AptError, aptDownload, aptShowAll, kernelPackageOf } from './apt.js';
 import type { AptPackage } from './apt.js';
 import { cacheRoot, cachedPath, exists, withLock } from './cache.js';
 import { extractDeb } from './deb.js';
 import { ToolError } from './tool.js';
-import { buildInitramfs, initramfsFileName, initramfsRecipeHash } from './initramfs.js';
+import {
+  buildInitramfs,
+  initramfsFileName,
+  initramfsRecipeHash,
+  modulePathInImage,
+} from './initramfs.js';
 import type { InitramfsCompression } from './initramfs.js';
+import { GUEST_MODULES, selectModules } from './kernel_modules.js';
+import { formatModulesDep } from './modules_dep.js';
 
 /** A guest kernel and initramfs ready to boot. */
 export interface GuestImage {
@@ -37,6 +49,8 @@ export interface GuestImage {
     readonly release: string;
     /** The bzImage, `…/vmlinuz-RELEASE`. */
     readonly path: string;
+    /** The guest's modules from the package, and their modules.dep: `…/modules/RELEASE`. */
+    readonly modulesDir: string;
   };
   readonly initramfs: {
     /** The busybox-static version inside. */
@@ -44,6 +58,8 @@ export interface GuestImage {
     readonly compression: InitramfsCompression;
     /** The archive, `…/initramfs.cpio` or `…/initramfs.cpio.gz`. */
     readonly path: string;
+    /** The modules `/init` loads, in that order: paths in the archive. */
+    readonly modules: readonly string[];
   };
   /** The .deb files this call downloaded; empty when everything came from the cache. */
   readonly downloaded: readonly string[];
@@ -100,7 +116,7 @@ export async function prepareGuestImage(options: GuestImageOptions = {}): Promis
         return deb.path;
       };
       const kernel = await prepareKernel(root, kernelPkg, fetch);
-      const initramfs = await prepareInitramfs(root, busyboxPkg, compression, fetch);
+      const initramfs = await prepareInitramfs(root, busyboxPkg, kernel, compression, fetch);
       const image: GuestImage = { kernel, initramfs, downloaded, fromManifest: false };
       await writeManifest(manifest, root, image);
       return image;
@@ -111,25 +127,41 @@ export async function prepareGuestImage(options: GuestImageOptions = {}): Promis
   );
 }
 
-/** `kernel/NAME_VERSION/`: the bzImage and its release, from the package's /boot. */
+/** Bump when the kernel folder's content changes in a way the module names do not show. */
+const KERNEL_RECIPE_VERSION = 1;
+
+/** `kernel/NAME_VERSION-MODULES/`: the bzImage, its release and the guest's modules. */
 async function prepareKernel(
   root: string,
   pkg: AptPackage,
   fetch: (pkg: AptPackage) => Promise<string>,
 ): Promise<GuestImage['kernel']> {
-  const dir = join(root, 'kernel', `${pkg.name}_${pathSafe(pkg.version)}`);
+  const recipe = createHash('sha256')
+    .update(JSON.stringify({ version: KERNEL_RECIPE_VERSION, modules: GUEST_MODULES }))
+    .digest('hex')
+    .slice(0, 8);
+  const dir = join(root, 'kernel', `${pkg.name}_${pathSafe(pkg.version)}-${recipe}`);
   await cachedPath(dir, async (partial) => {
     const deb = await fetch(pkg);
     const unpacked = join(partial, 'unpacked');
-    await extractDeb(deb, unpacked, ['./boot/vmlinuz-*']);
+    // One pass over the data tarball for both.
+    await extractDeb(deb, unpacked, ['./boot/vmlinuz-*', './lib/modules/*']);
     const images = await readdir(join(unpacked, 'boot'));
     const image = images[0];
     if (image === undefined || images.length !== 1) {
       throw new Error(`${deb}: expected one /boot/vmlinuz-*, found ${images.join(', ') || 'none'}`);
     }
+    const release = image.slice('vmlinuz-'.length);
+    const selection = await selectModules(join(unpacked, 'lib', 'modules', release), GUEST_MODULES);
+    const modulesDir = join(partial, 'modules', release);
+    for (const module of selection.modules) {
+      await mkdir(dirname(join(modulesDir, module.path)), { recursive: true });
+      await writeFile(join(modulesDir, module.path), module.data);
+    }
+    await writeFile(join(modulesDir, 'modules.dep'), formatModulesDep(selection.modulesDep));
     await rename(join(unpacked, 'boot', image), join(partial, image));
     await rm(unpacked, { recursive: true });
-    await writeFile(join(partial, 'release'), `${image.slice('vmlinuz-'.length)}\n`);
+    await writeFile(join(partial, 'release'), `${release}\n`);
   });
   const release = (await readFile(join(dir, 'release'), 'utf8')).trim();
   return {
@@ -137,29 +169,43 @@ async function prepareKernel(
     version: pkg.version,
     release,
     path: join(dir, `vmlinuz-${release}`),
+    modulesDir: join(dir, 'modules', release),
   };
 }
 
-/** `initramfs/VERSION-RECIPE/initramfs.cpio[.gz]` around the package's /bin/busybox. */
+/**
+ * `initramfs/BUSYBOX_VERSION-RELEASE_VERSION-RECIPE/initramfs.cpio[.gz]` around the package's
+ * /bin/busybox and the kernel's modules.
+ */
 async function prepareInitramfs(
   root: string,
   pkg: AptPackage,
+  kernel: GuestImage['kernel'],
   compression: InitramfsCompression,
   fetch: (pkg: AptPackage) => Promise<string>,
 ): Promise<GuestImage['initramfs']> {
-  const dir = join(root, 'initramfs', `${pathSafe(pkg.version)}-${initramfsRecipeHash()}`);
-  const path = await cachedPath(join(dir, initramfsFileName(compression)), async (partial) => {
-    const deb = await fetch(pkg);
-    const unpacked = `${partial}.d`;
-    try {
-      await extractDeb(deb, unpacked, ['./bin/busybox']);
-      const busybox = await readFile(join(unpacked, 'bin', 'busybox'));
-      await writeFile(partial, buildInitramfs(busybox, compression));
-    } finally {
-      await rm(unpacked, { recursive: true, force: true });
-    }
-  });
-  return { busyboxVersion: pkg.version, compression, path };
+  const name = [
+    pathSafe(pkg.version),
+    `${kernel.release}_${pathSafe(kernel.version)}`,
+    initramfsRecipeHash(),
+  ].join('-');
+  const selection = await selectModules(kernel.modulesDir, GUEST_MODULES);
+  const path = await cachedPath(
+    join(root, 'initramfs', name, initramfsFileName(compression)),
+    async (partial) => {
+      const deb = await fetch(pkg);
+      const unpacked = `${partial}.d`;
+      try {
+        await extractDeb(deb, unpacked, ['./bin/busybox']);
+        const busybox = await readFile(join(unpacked, 'bin', 'busybox'));
+        await writeFile(partial, buildInitramfs(busybox, selection, compression));
+      } finally {
+        await rm(unpacked, { recursive: true, force: true });
+      }
+    },
+  );
+  const modules = selection.modules.map((m) => modulePathInImage(selection.release, m.path));
+  return { busyboxVersion: pkg.version, compression, path, modules };
 }
 
 /** A version as apt writes it in file names: the epoch's colon as `%3a`. */
@@ -175,7 +221,11 @@ interface Manifest {
 
 async function writeManifest(path: string, root: string, image: GuestImage): Promise<void> {
   const manifest: Manifest = {
-    kernel: { ...image.kernel, path: relative(root, image.kernel.path) },
+    kernel: {
+      ...image.kernel,
+      path: relative(root, image.kernel.path),
+      modulesDir: relative(root, image.kernel.modulesDir),
+    },
     initramfs: { ...image.initramfs, path: relative(root, image.initramfs.path) },
   };
   await mkdir(root, { recursive: true });
@@ -187,11 +237,17 @@ async function writeManifest(path: string, root: string, image: GuestImage): Pro
 async function readManifest(path: string, root: string): Promise<GuestImage | undefined> {
   try {
     const manifest = JSON.parse(await readFile(path, 'utf8')) as Manifest;
+    // A manifest written before the image had modules names no usable image.
+    const { modules } = manifest.initramfs as { modules?: unknown };
+    if (typeof manifest.kernel.modulesDir !== 'string' || !Array.isArray(modules)) return undefined;
     const kernelPath = join(root, manifest.kernel.path);
+    const modulesDir = join(root, manifest.kernel.modulesDir);
     const initramfsPath = join(root, manifest.initramfs.path);
-    if (!(await exists(kernelPath)) || !(await exists(initramfsPath))) return undefined;
+    for (const path of [kernelPath, modulesDir, initramfsPath]) {
+      if (!(await exists(path))) return undefined;
+    }
     return {
-      kernel: { ...manifest.kernel, path: kernelPath },
+      kernel: { ...manifest.kernel, path: kernelPath, modulesDir },
       initramfs: { ...manifest.initramfs, path: initramfsPath },
       downloaded: [],
       fromManifest: true,

@@ -15,6 +15,7 @@ const DEBIAN_PACKAGE: Readonly<Record<string, string>> = {
   cpio: 'cpio',
   tar: 'tar',
   xz: 'xz-utils',
+  zstd: 'zstd',
 };
 
 /** A host tool that is missing or failed. */

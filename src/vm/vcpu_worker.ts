@@ -138,9 +138,6 @@ async function main(port: MessagePort, data: VcpuWorkerData): Promise<void> {
     return;
   }
   post({ type: 'running' });
-  // A halted guest waits in Atomics.waitAsync, which does not keep a thread's event loop
-  // alive: without a handle of its own the thread would end under a sleeping guest.
-  const keepAlive = setInterval(() => undefined, 2 ** 30);
   let stop: VcpuStop;
   try {
     // runAsync: the guest runs in slices as with run(), and between them this thread's event
@@ -150,7 +147,6 @@ async function main(port: MessagePort, data: VcpuWorkerData): Promise<void> {
     const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
     stop = { kind: 'fault', detail: `internal error: ${detail}`, code: null };
   }
-  clearInterval(keepAlive);
   output.flush();
   post({ type: 'stopped', stop });
 }

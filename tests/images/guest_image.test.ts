@@ -7,6 +7,9 @@ import { after, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { prepareGuestImage } from '../../src/images/guest_image.js';
 import { BUSYBOX_APPLETS, GUEST_TEST_FILE } from '../../src/images/initramfs.js';
+import { GUEST_MODULES } from '../../src/images/kernel_modules.js';
+import { moduleInfo } from '../../src/images/modinfo.js';
+import { moduleNameOf, parseModulesDep } from '../../src/images/modules_dep.js';
 import { debianGuest, withoutApt } from './debian_guest.js';
 
 const skip = withoutApt();
@@ -56,6 +59,71 @@ describe('the Debian guest image', { skip }, () => {
     chmodSync(busybox, 0o755);
     const applets = new Set(execFileSync(busybox, ['--list']).toString().split('\n'));
     for (const applet of BUSYBOX_APPLETS) assert.ok(applets.has(applet), `busybox has ${applet}`);
+  });
+
+  test('has the virtio modules and all they depend on, as the kernel package has them', async () => {
+    const { kernel, initramfs } = await debianGuest();
+    const dir = mkdtempSync(join(tmpdir(), 'vmd-initramfs-'));
+    dirs.push(dir);
+    const archive = gunzipSync(readFileSync(initramfs.path));
+    execFileSync('cpio', ['-i', '-d', '--quiet', 'lib/modules/*', 'bin/busybox', 'init'], {
+      input: archive,
+      cwd: dir,
+    });
+    const names = initramfs.modules.map(moduleNameOf);
+    for (const name of [...GUEST_MODULES, 'virtio', 'virtio_ring']) {
+      assert.ok(names.includes(name), `${name} is among ${names.join(', ')}`);
+    }
+    for (const path of initramfs.modules) {
+      assert.match(path, new RegExp(`^lib/modules/${kernel.release}/kernel/.*\\.ko$`));
+      const info = moduleInfo(readFileSync(join(dir, path)), path);
+      assert.equal(info.name, moduleNameOf(path), `${path} is the module its name says`);
+      assert.equal(info.vermagic?.split(' ')[0], kernel.release, `${path} is for this kernel`);
+    }
+  });
+
+  test("/init loads the modules in an order consistent with depmod's modules.dep", async () => {
+    const { kernel, initramfs } = await debianGuest();
+    const dir = mkdtempSync(join(tmpdir(), 'vmd-initramfs-'));
+    dirs.push(dir);
+    const archive = gunzipSync(readFileSync(initramfs.path));
+    execFileSync('cpio', ['-i', '-d', '--quiet', 'lib/modules/*', 'bin/busybox', 'init'], {
+      input: archive,
+      cwd: dir,
+    });
+    // The order /init insmods in: the module paths as they appear in the script.
+    const init = readFileSync(join(dir, 'init'), 'utf8');
+    const modulesDir = `lib/modules/${kernel.release}`;
+    const inInit = [...init.matchAll(/^ {2}(kernel\/\S+\.ko)/gm)].map((m) => m[1] ?? '');
+    assert.deepEqual(
+      inInit.map((p) => `${modulesDir}/${p}`),
+      initramfs.modules,
+      init,
+    );
+    assert.match(init, new RegExp(`insmod "/${modulesDir}/\\$module"`));
+
+    // A real depmod (the image's own busybox, run on the host) over the modules in the image.
+    const shipped = readFileSync(join(dir, modulesDir, 'modules.dep'), 'utf8');
+    chmodSync(join(dir, 'bin/busybox'), 0o755);
+    execFileSync(join(dir, 'bin/busybox'), ['depmod', '-b', dir, kernel.release]);
+    const depmod = parseModulesDep(
+      readFileSync(join(dir, modulesDir, 'modules.dep'), 'utf8'),
+      'depmod',
+    );
+    assert.equal(depmod.size, inInit.length, 'depmod sees the same modules');
+    for (const [i, path] of inInit.entries()) {
+      const deps = depmod.get(path);
+      assert.ok(deps !== undefined, `depmod lists ${path}`);
+      for (const d of deps) {
+        const at = inInit.indexOf(d);
+        assert.ok(at >= 0 && at < i, `${d} is loaded before ${path}; /init: ${inInit.join(' ')}`);
+      }
+    }
+    // The modules.dep the image ships says what depmod says.
+    const ours = parseModulesDep(shipped, 'image');
+    for (const [path, deps] of depmod) {
+      assert.deepEqual([...(ours.get(path) ?? [])].sort(), [...deps].sort(), path);
+    }
   });
 
   test('a second run finds everything in the cache and downloads nothing', async () => {

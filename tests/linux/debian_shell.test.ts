@@ -1,109 +1,43 @@
 /**
  * Debian's stock kernel boots on the software engine to a busybox shell on the serial console;
- * commands typed there give the answers the host knows, and `poweroff -f` ends the VM.
+ * commands typed there give the answers the host knows, /init has loaded the virtio modules,
+ * process 1 supervises the shell (^C reaches commands, `exit` brings a new shell), and
+ * `poweroff -f` ends the VM.
  */
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Machine } from '../../src/vm/machine.js';
-import type { MachineStop } from '../../src/vm/machine.js';
-import { GUEST_SHELL_MARKER, GUEST_TEST_FILE } from '../../src/images/initramfs.js';
+import {
+  GUEST_MODULE_FAILURE,
+  GUEST_SHELL_MARKER,
+  GUEST_TEST_FILE,
+} from '../../src/images/initramfs.js';
+import { SUPERVISOR_PATH } from '../../src/images/guest_init.js';
+import { moduleNameOf } from '../../src/images/modules_dep.js';
 import { debianGuest, withoutApt } from '../images/debian_guest.js';
+import { bootGuest } from './guest_session.js';
+import type { GuestSession } from './guest_session.js';
 
-/** Generous: a slow CI machine at a fraction of the engine's speed still boots well inside. */
-const BOOT_TIMEOUT_MS = 15 * 60_000;
-const COMMAND_TIMEOUT_MS = 120_000;
 /** CPUID leaf 1 and 0x80000001 features the engine advertises (core/cpuid.ts). */
 const ADVERTISED = ['fpu', 'tsc', 'msr', 'pae', 'cx8', 'pge', 'cmov', 'fxsr', 'sse', 'sse2'];
 const ADVERTISED_EXT = ['syscall', 'nx', 'lm'];
 
-/** A running guest and its console transcript. */
-class Guest {
-  stop: MachineStop | undefined;
-  readonly machine: Machine;
-  readonly done: Promise<MachineStop>;
-  readonly #transcript: { text: string };
-
-  constructor(machine: Machine, transcript: { text: string }) {
-    this.machine = machine;
-    this.#transcript = transcript;
-    this.done = machine.runAsync().then((stop) => {
-      this.stop = stop;
-      return stop;
-    });
-  }
-
-  /** Everything the guest wrote to its console. */
-  get output(): string {
-    return this.#transcript.text;
-  }
-
-  /** The console's last lines and the vCPU's state, for failure messages. */
-  context(): string {
-    const lines = this.output.split(/\r?\n/).slice(-50).join('\n');
-    const state = this.stop === undefined ? this.machine.describeVcpu() : this.stop.kind;
-    return `--- last console lines ---\n${lines}\n--- vCPU ---\n${state}`;
-  }
-
-  /** Waits until the console output after `from` matches `pattern`; returns the match. */
-  async waitFor(pattern: RegExp, from: number, timeoutMs: number): Promise<RegExpExecArray> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const m = pattern.exec(this.output.slice(from));
-      if (m !== null) return m;
-      if (this.stop !== undefined) {
-        assert.fail(`expected ${String(pattern)}, but the VM stopped\n${this.context()}`);
-      }
-      if (Date.now() > deadline) {
-        assert.fail(`expected ${String(pattern)} within ${timeoutMs} ms\n${this.context()}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-
-  /** Types `command` and returns what it printed, delimited by an echoed marker. */
-  async run(command: string): Promise<string> {
-    const tag = `@@${Math.random().toString(36).slice(2)}@@`;
-    const from = this.output.length;
-    const split = `${tag.slice(0, 4)}""${tag.slice(4)}`;
-    this.machine.sendInput(new TextEncoder().encode(`${command}; echo ${split}\n`));
-    // The shell echoes the command with the tag split by quotes; only the output has it whole.
-    const m = await this.waitFor(new RegExp(`([\\s\\S]*?)${tag}`), from, COMMAND_TIMEOUT_MS);
-    const text = (m[1] ?? '').replace(/\r/g, '');
-    // The output starts after the echoed command line, which holds the split tag (and may
-    // follow a banner or prompt the shell printed late).
-    const echoed = text.indexOf(split);
-    return text.slice(text.indexOf('\n', echoed) + 1);
-  }
-}
-
 const skip = withoutApt();
 
 describe('Debian guest', { skip }, () => {
-  let guest: Guest;
+  let guest: GuestSession;
   let release: string;
+  let modules: readonly string[];
 
   before(async () => {
     const image = await debianGuest();
     release = image.kernel.release;
-    const transcript = { text: '' };
-    const machine = await Machine.create({
-      kernel: image.kernel.path,
-      initrd: image.initramfs.path,
-      cmdline: 'console=ttyS0 panic=-1',
-      memorySize: 256 * 1024 * 1024,
-      console: {
-        write: (data: Uint8Array): void => {
-          transcript.text += Buffer.from(data).toString('latin1');
-        },
-      },
-    });
-    guest = new Guest(machine, transcript);
-    await guest.waitFor(new RegExp(GUEST_SHELL_MARKER), 0, BOOT_TIMEOUT_MS);
+    modules = image.initramfs.modules.map(moduleNameOf);
+    guest = await bootGuest();
   });
 
-  after(() => {
-    if (guest.stop === undefined) guest.machine.stop();
+  after(async () => {
+    await guest.dispose();
   });
 
   test('uname -r is the packaged kernel release', async () => {
@@ -143,6 +77,47 @@ describe('Debian guest', { skip }, () => {
         /\bOops\b|\bBUG\b|Kernel panic|Call Trace|WARNING:|unchecked MSR/.test(line),
       );
     assert.deepEqual(bad, [], `kernel log:\n${out}`);
+  });
+
+  test('/init loaded every module of the image', async () => {
+    assert.ok(!guest.output.includes(GUEST_MODULE_FAILURE), guest.context());
+    const out = await guest.run('cut -d" " -f1 /proc/modules');
+    assert.deepEqual(out.trim().split('\n').sort(), [...modules].sort(), guest.context());
+  });
+
+  test('process 1 is the supervisor, and the shell leads a session of its own', async () => {
+    const out = await guest.run(
+      'tr "\\0" " " </proc/1/cmdline; echo; echo $$ $(cut -d" " -f6 /proc/$$/stat)',
+    );
+    const [cmdline, ids] = out.trim().split('\n');
+    assert.equal(cmdline?.trim(), `sh /${SUPERVISOR_PATH}`, guest.context());
+    const [pid, session] = (ids ?? '').split(' ');
+    assert.equal(session, pid, `the shell is its session's leader\n${guest.context()}`);
+    // Ctrl-Alt-Del is for process 1 to handle (SIGINT), not an immediate reboot.
+    const cad = await guest.run('cat /proc/sys/kernel/ctrl-alt-del');
+    assert.equal(cad.trim(), '0', guest.context());
+  });
+
+  test('^C interrupts the command in the foreground', async () => {
+    const from = guest.output.length;
+    // The command says when it runs (in the foreground, with the terminal): ^C before that
+    // would reach the shell instead.
+    guest.type("sh -c 'echo sleep-started; exec sleep 1000'\n");
+    await guest.waitFor(/\nsleep-started\r?\n/, from, 60_000);
+    guest.type('\x03');
+    // The shell takes commands again, and the sleep is gone.
+    const out = await guest.run('ps | grep -c "[s]leep 1000"');
+    assert.equal(out.trim(), '0', `^C ended sleep\n${guest.context()}`);
+  });
+
+  test('when the shell exits, process 1 starts another', async () => {
+    const first = await guest.run('echo $$');
+    const from = guest.output.length;
+    guest.type('exit\n');
+    await guest.waitFor(new RegExp(GUEST_SHELL_MARKER), from, 60_000);
+    const second = await guest.run('echo $$');
+    assert.notEqual(second.trim(), first.trim(), guest.context());
+    assert.match(second.trim(), /^\d+$/, guest.context());
   });
 
   test('poweroff -f ends the VM: Linux without ACPI halts the CPU', async () => {
