@@ -14,7 +14,7 @@ import { ERRNO, VM_STATE, VMD_ERRORS } from './codes.js';
 import type { VmResult } from './messages.js';
 import { configuredOwner, isRunning, type Registry, type VmEntry } from './registry.js';
 import { VmRunner, type VmLauncher } from './vm_control.js';
-import { buildSpec, checkImages, StartError } from './vm_spec.js';
+import { buildSpec, checkImages, probeDisks, StartError } from './vm_spec.js';
 
 /** A restart sooner than this after the previous start is a fast one (VM_START_RATE_SEC). */
 export const START_RATE_MS = 6000;
@@ -37,6 +37,12 @@ export interface LifecycleOptions {
 }
 
 /** Starts, stops and restarts VMs. */
+/** How a start went: `start-vm-response`'s fields, and why it failed when vmd can say. */
+export interface StartOutcome extends VmResult {
+  /** A message for vmctl naming what was wrong (a disk image, say), or null. */
+  detail: string | null;
+}
+
 export class VmLifecycle {
   /** Set while vmd shuts down: guests that reboot are not started again. */
   shuttingDown = false;
@@ -48,12 +54,12 @@ export class VmLifecycle {
    * Starts `entry` in a new VM process and waits until it runs: `start-vm-response`'s fields.
    * A failure leaves the VM stopped (and forgets one that vmctl created).
    */
-  async start(entry: VmEntry): Promise<VmResult> {
-    const failed = (result: number): VmResult => {
+  async start(entry: VmEntry): Promise<StartOutcome> {
+    const failed = (result: number, detail: string | null = null): StartOutcome => {
       if (!isRunning(entry) && !entry.fromConfig) this.options.registry.remove(entry);
-      return { result, vmId: entry.id, pid: null, tty: null };
+      return { result, vmId: entry.id, pid: null, tty: null, detail };
     };
-    if (isRunning(entry)) return { result: ERRNO.EALREADY, vmId: entry.id, pid: null, tty: null };
+    if (isRunning(entry)) return failed(ERRNO.EALREADY);
     const limited = this.rateLimit(entry);
     if (limited !== 0) return failed(limited);
     let runner: VmRunner;
@@ -62,11 +68,12 @@ export class VmLifecycle {
       this.lladdrs.set(entry, lladdrs);
       const spec = buildSpec(entry, lladdrs);
       checkImages(spec);
+      await probeDisks(spec);
       runner = new VmRunner(spec, this.options.launcher);
     } catch (error) {
       const code = error instanceof StartError ? error.code : ERRNO.EIO;
       log.warn('vm "%s": start failed: %s', entry.config.name, error);
-      return failed(code);
+      return failed(code, error instanceof StartError ? error.message : null);
     }
     entry.runner = runner;
     entry.state = (entry.state & VM_STATE.DISABLED) | VM_STATE.RUNNING;
@@ -99,7 +106,7 @@ export class VmLifecycle {
       runner.pid,
       response.tty ?? '-',
     );
-    return { result: 0, vmId: entry.id, pid: runner.pid, tty: response.tty };
+    return { result: 0, vmId: entry.id, pid: runner.pid, tty: response.tty, detail: null };
   }
 
   /**

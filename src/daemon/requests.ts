@@ -10,7 +10,7 @@
 import { log } from '../common/log.js';
 import type { Accounts } from './accounts.js';
 import { ERRNO, VM_STATE, VMD_ERRORS } from './codes.js';
-import type { VmLifecycle } from './lifecycle.js';
+import type { StartOutcome, VmLifecycle } from './lifecycle.js';
 import type { Message, MessageOf, ResetScope, VmResult } from './messages.js';
 import { checkFileAccess, mayControl, type Requester } from './permissions.js';
 import { configuredOwner, isRunning, vmStatus, type Registry, type VmEntry } from './registry.js';
@@ -78,9 +78,19 @@ export async function handleRequest(
         reply({ type: 'get-info-vm-data', info: vmStatus(entry) });
       reply({ type: 'get-info-vm-end-data' });
       return;
-    case 'start-vm-request':
-      reply({ type: 'start-vm-response', ...(await startVm(ctx, message)) });
+    case 'start-vm-request': {
+      // A refusal vmd can explain (a corrupt disk image, say) goes back as `fail` with the
+      // reason, which vmctl prints after its own words.
+      const outcome = await startVm(ctx, message);
+      const { result, vmId, pid, tty } = outcome;
+      const detail = 'detail' in outcome ? outcome.detail : null;
+      reply(
+        result !== 0 && detail !== null
+          ? { type: 'fail', error: result, detail }
+          : { type: 'start-vm-response', result, vmId, pid, tty },
+      );
       return;
+    }
     case 'terminate-vm-request':
       reply({ type: 'terminate-vm-response', ...stopVm(ctx, message) });
       return;
@@ -152,7 +162,7 @@ function outcome(error: string | null): Message {
 async function startVm(
   ctx: RequestContext,
   request: MessageOf<'start-vm-request'>,
-): Promise<VmResult> {
+): Promise<VmResult | StartOutcome> {
   const requester = requesterOf(ctx, request.uid);
   if (ctx.shuttingDown) return vmResult(ERRNO.EBUSY);
   const name = 'name' in request.vm ? request.vm.name : null;
@@ -197,7 +207,7 @@ async function startExisting(
   entry: VmEntry,
   request: MessageOf<'start-vm-request'>,
   requester: Requester,
-): Promise<VmResult> {
+): Promise<VmResult | StartOutcome> {
   if (isRunning(entry)) return vmResult(ERRNO.EALREADY, entry);
   // A known VM is started as configured: only its kernel may change, for this boot.
   if (!onlyBootOptions(request)) return vmResult(ERRNO.EALREADY, entry);

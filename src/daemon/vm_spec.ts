@@ -5,6 +5,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
+import { openImage, type DiskImage } from '../block/index.js';
 import { statSync } from 'node:fs';
 import {
   LIMITS,
@@ -222,6 +223,24 @@ export function checkImages(spec: VmSpec): void {
         `vm "${spec.name}": can't open disk ${disk.path}`,
       );
     }
+  }
+}
+
+/**
+ * Opens each disk of `spec` read-only and closes it again, so that a corrupt or unsupported
+ * image, a missing backing file or an image another VM is writing is refused with a message
+ * naming the file before any VM process starts.
+ */
+export async function probeDisks(spec: VmSpec): Promise<void> {
+  for (const disk of spec.disks) {
+    let image: DiskImage;
+    try {
+      image = await openImage(disk.path, { format: disk.format, readOnly: true });
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new StartError(VMD_ERRORS.VMD_DISK_INVALID, `vm "${spec.name}": ${reason}`);
+    }
+    await image.close();
   }
 }
 

@@ -309,11 +309,18 @@ export class Machine {
       }
       if (typeof step === 'bigint') {
         const ms = Number(step) / 1e6;
-        const sleep = (Atomics as AtomicsWaitAsync).waitAsync(this.#wake, 0, seen, ms);
-        // A pending waitAsync does not keep Node's event loop alive; a timer does.
-        const alive = setTimeout(() => undefined, ms + 1);
-        if (sleep.async) await sleep.value;
-        clearTimeout(alive);
+        // A pending waitAsync does not keep Node's event loop alive, and its own timeout may
+        // come after a timer of the same length: the timer ends the sleep, the wait only
+        // shortens it (its timeout is a backstop that lets the waiter go).
+        const sleep = (Atomics as AtomicsWaitAsync).waitAsync(this.#wake, 0, seen, ms + 1000);
+        if (sleep.async) {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([
+            sleep.value,
+            new Promise((resolve) => (timer = setTimeout(resolve, ms))),
+          ]);
+          clearTimeout(timer);
+        }
       } else {
         await new Promise((resolve) => setImmediate(resolve));
       }

@@ -218,4 +218,22 @@ test('vmctl drives a real vmd: start, status, console, pause, stop, wait, load, 
     assert.equal(r.status, 1, explain(r));
     for (const pid of pids) assert.ok(!alive(pid), `VM process ${pid} has ended`);
   });
+
+  await t.test('a disk image that cannot be used is refused before the VM starts', async () => {
+    const corrupt = join(dir, 'corrupt.qcow2');
+    writeFileSync(corrupt, Buffer.from('QFI\xfbnot a header', 'latin1'));
+    const r = await vmctl('start', '-b', echo, '-d', corrupt, 'bad-disk');
+    expect(r, 1, new RegExp(`^vmctl: command failed: .*\n.*${corrupt}.*\n$`));
+    expect(
+      await vmctl('create', '-s', '1M', 'in-use.qcow2'),
+      0,
+      'vmctl: qcow2 imagefile created\n',
+    );
+    const inUse = join(dir, 'in-use.qcow2');
+    expect(await vmctl('start', '-b', echo, '-d', inUse, 'writer'), 0, /^vmctl: started vm/);
+    const second = await vmctl('start', '-b', echo, '-d', inUse, 'second-writer');
+    expect(second, 1, new RegExp(`^vmctl: command failed: .*\n.*${inUse}: file is in use`));
+    const names = (await status()).map((vm) => vm.name);
+    assert.deepEqual(names, ['writer'], 'the refused VMs were not kept');
+  });
 });
