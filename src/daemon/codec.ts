@@ -20,6 +20,7 @@ import {
   type MessageOf,
   type MessageType,
   type StartInterface,
+  type VmConsoleSpec,
   type VmDiskSpec,
   type VmNicSpec,
   type VmRef,
@@ -134,6 +135,7 @@ const spec = object<VmSpec>({
     object<VmNicSpec>({ lladdr, local: boolean, fd: nullable(fd) }),
     LIMITS.maxInterfaces,
   ),
+  console: nullable(object<VmConsoleSpec>({ master: fd, slave: fd, path })),
 });
 
 /** A message's fields without its tag. */
@@ -187,6 +189,7 @@ const SHAPES: { readonly [T in MessageType]: Shape<Fields<T>> } = {
     input: nullable(path),
   },
   'vm-create': { spec },
+  'vm-memory': { bytes },
 };
 
 /** The payload schema of every message type. */

@@ -4,15 +4,18 @@
  * that rebooted is started again in a new process, unless a stop was requested, a boot device
  * is forced, or it restarts too quickly (three times in a row less than 6 s apart, config.c's
  * VM_START_RATE_SEC and VM_START_RATE_LIMIT); a VM from vm.conf is kept as stopped, one that
- * vmctl created is forgotten.
+ * vmctl created is forgotten. The VM's console pty is the parent's (vm_console.ts): opened
+ * at the first start, kept across the restarts, closed when the VM has stopped for good.
  */
 
-import { chmodSync, chownSync, lstatSync } from 'node:fs';
+import { constants } from 'node:os';
 import { log } from '../common/log.js';
+import type { Pty } from '../sys/pty.js';
 import type { Accounts } from './accounts.js';
 import { ERRNO, VM_STATE, VMD_ERRORS } from './codes.js';
 import type { VmResult } from './messages.js';
-import { configuredOwner, isRunning, type Registry, type VmEntry } from './registry.js';
+import { isRunning, type Registry, type VmEntry } from './registry.js';
+import { closeVmConsole, consoleHandover, vmConsole } from './vm_console.js';
 import { VmRunner, type VmLauncher } from './vm_control.js';
 import { buildSpec, checkImages, probeDisks, StartError } from './vm_spec.js';
 
@@ -22,8 +25,8 @@ export const START_RATE_MS = 6000;
 export const START_RATE_LIMIT = 3;
 /** How long a VM process may take to answer `vm-create` before it is given up. */
 const START_TIMEOUT_MS = 60_000;
-/** The group of consoles that no owner group claims (vmd: the tty group). */
-const TTY_GROUP = 'tty';
+/** errno values by name, as the host numbers them. */
+const HOST_ERRNO: Readonly<Record<string, number>> = constants.errno;
 
 /** What the lifecycle needs from the parent. */
 export interface LifecycleOptions {
@@ -36,13 +39,13 @@ export interface LifecycleOptions {
   verbosity: () => number;
 }
 
-/** Starts, stops and restarts VMs. */
 /** How a start went: `start-vm-response`'s fields, and why it failed when vmd can say. */
 export interface StartOutcome extends VmResult {
   /** A message for vmctl naming what was wrong (a disk image, say), or null. */
   detail: string | null;
 }
 
+/** Starts, stops and restarts VMs. */
 export class VmLifecycle {
   /** Set while vmd shuts down: guests that reboot are not started again. */
   shuttingDown = false;
@@ -56,7 +59,11 @@ export class VmLifecycle {
    */
   async start(entry: VmEntry): Promise<StartOutcome> {
     const failed = (result: number, detail: string | null = null): StartOutcome => {
-      if (!isRunning(entry) && !entry.fromConfig) this.options.registry.remove(entry);
+      if (!isRunning(entry)) {
+        // A start that failed, or a restart that did: the VM has stopped for good.
+        closeVmConsole(entry);
+        if (!entry.fromConfig) this.options.registry.remove(entry);
+      }
       return { result, vmId: entry.id, pid: null, tty: null, detail };
     };
     if (isRunning(entry)) return failed(ERRNO.EALREADY);
@@ -69,7 +76,14 @@ export class VmLifecycle {
       const spec = buildSpec(entry, lladdrs);
       checkImages(spec);
       await probeDisks(spec);
-      runner = new VmRunner(spec, this.options.launcher);
+      const pty = this.console(entry);
+      if (typeof pty === 'number') return failed(pty);
+      const handover = consoleHandover(pty);
+      runner = new VmRunner(
+        { ...spec, console: handover.spec },
+        this.options.launcher,
+        handover.inherit,
+      );
     } catch (error) {
       const code = error instanceof StartError ? error.code : ERRNO.EIO;
       log.warn('vm "%s": start failed: %s', entry.config.name, error);
@@ -98,7 +112,6 @@ export class VmLifecycle {
     started = true;
     // The VM process takes `vm-create` first; the verbosity follows.
     if (this.options.verbosity() > 0) runner.setVerbosity(this.options.verbosity());
-    if (response.tty !== null) this.chownTty(entry, response.tty);
     log.info(
       'vm "%s" (id %d) started, pid %d, tty %s',
       entry.config.name,
@@ -173,43 +186,27 @@ export class VmLifecycle {
   }
 
   private stopped(entry: VmEntry, result: number): void {
+    // Unless a start raced the restart and the VM runs again, with this console.
+    if (!isRunning(entry)) closeVmConsole(entry);
     entry.bootOverride = null;
     log.info('vm "%s" (id %d) stopped (result %d)', entry.config.name, entry.id, result);
     this.options.onStopped(entry, result);
   }
 
-  /**
-   * vmd's vm_opentty: the console belongs to the VM's user, with the owner group and mode
-   * 0660, or group tty and mode 0620 when the VM has no owner group. Only root can give it
-   * away; a private vmd's consoles are its user's already.
-   */
-  private chownTty(entry: VmEntry, tty: string): void {
-    if (process.geteuid?.() !== 0) return;
+  /** The VM's console pty (kept across reboots), or the errno of a failure to open one. */
+  private console(entry: VmEntry): Pty | number {
     try {
-      // Only a terminal device is given away, whatever the VM process said.
-      if (!tty.startsWith('/dev/') || !lstatSync(tty).isCharacterDevice()) {
-        log.warn(
-          'vm "%s": console %s is not a terminal, not changing its owner',
-          entry.config.name,
-          tty,
-        );
-        return;
-      }
-      const group = configuredOwner(entry.config).gid;
-      const gid = group ?? this.options.accounts.groupNamed(TTY_GROUP)?.gid ?? 0;
-      chownSync(tty, entry.runUid, gid);
-      chmodSync(tty, group !== null ? 0o660 : 0o620);
+      return vmConsole(entry, this.options.accounts);
     } catch (error) {
-      // A guest that stopped at once has taken its console with it.
-      const gone = (error as NodeJS.ErrnoException).code === 'ENOENT';
-      const report = gone ? log.debug.bind(log) : log.warn.bind(log);
-      report(
-        'vm "%s": cannot give console %s to uid %d: %s',
-        entry.config.name,
-        tty,
-        entry.runUid,
-        error,
-      );
+      log.warn('vm "%s": cannot open a console pty: %s', entry.config.name, error);
+      const code = (error as NodeJS.ErrnoException).code;
+      const errno = code === undefined ? undefined : HOST_ERRNO[code];
+      return errno ?? ERRNO.EIO;
     }
+  }
+
+  /** Closes the console of every VM that is not running: vmd exits (vm_closetty). */
+  releaseConsoles(entries: readonly VmEntry[]): void {
+    for (const entry of entries) if (!isRunning(entry)) closeVmConsole(entry);
   }
 }

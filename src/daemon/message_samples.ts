@@ -157,8 +157,28 @@ export const SAMPLE_MESSAGES: readonly Message[] = [
         { lladdr: 'fe:e1:bb:d1:c8:01', local: true, fd: 4 },
         { lladdr: '00:00:00:00:00:0a', local: false, fd: null },
       ],
+      console: { master: 5, slave: 6, path: '/dev/pts/12' },
     },
   },
+  {
+    type: 'vm-create',
+    spec: {
+      vmId: 0xffffffff,
+      name: 'b',
+      memory: 128 * GiB,
+      vcpus: 1,
+      boot: '/bsd',
+      bootDevice: null,
+      initrd: null,
+      cmdline: null,
+      cdrom: null,
+      disks: [],
+      interfaces: [],
+      console: null,
+    },
+  },
+  { type: 'vm-memory', bytes: 37 * 1024 * 1024 },
+  { type: 'vm-memory', bytes: 0 },
 ];
 
 function startById(id: number): Omit<Extract<Message, { type: 'start-vm-request' }>, 'type'> {

@@ -110,6 +110,21 @@ export interface VmNicSpec {
   fd: number | null;
 }
 
+/**
+ * The VM's console as the parent holds it (vmd.c's vm_opentty): a pty that belongs to the VM,
+ * not to one VM process, so that it survives the guest's reboots. The VM process inherits
+ * both ends; it keeps the slave open too, so that the master never reads a hang-up (EIO)
+ * while no client is attached.
+ */
+export interface VmConsoleSpec {
+  /** The descriptor of the pty's master the VM process inherited. */
+  master: number;
+  /** The descriptor of the pty's slave the VM process inherited. */
+  slave: number;
+  /** The slave's path (`/dev/pts/N`): what clients open, and the TTY vmctl shows. */
+  path: string;
+}
+
 /** What a VM process builds (vmd's `struct vmd_vm` as the VM process reads it). */
 export interface VmSpec {
   /** The vmd id. */
@@ -134,6 +149,8 @@ export interface VmSpec {
   disks: VmDiskSpec[];
   /** Interfaces, at most four. */
   interfaces: VmNicSpec[];
+  /** The console the parent opened, or null for the VM process to open a pty of its own. */
+  console: VmConsoleSpec | null;
 }
 
 /** `vmctl reset`'s scope (vmd's CONFIG_ALL, CONFIG_VMS, CONFIG_SWITCHES). */
@@ -209,7 +226,12 @@ export type Message =
       input: string | null;
     }
   /** Parent to a new VM process: build and run this VM; answered by `start-vm-response`. */
-  | { type: 'vm-create'; spec: VmSpec };
+  | { type: 'vm-create'; spec: VmSpec }
+  /**
+   * VM process to parent, from time to time while the guest runs: the guest RAM the process
+   * has resident (CURMEM, vmd's `vir_used_size`), in bytes.
+   */
+  | { type: 'vm-memory'; bytes: number };
 
 /** A message's type tag. */
 export type MessageType = Message['type'];
@@ -247,6 +269,7 @@ export const MESSAGE_CODES: { readonly [K in MessageType]: number } = {
   'console-response': 65,
   'create-disk-request': 66,
   'vm-create': 67,
+  'vm-memory': 68,
 };
 
 /** Every message type, in code order. */

@@ -358,6 +358,7 @@ export class Vmd implements RequestContext {
       exits.push(runner.exited);
     }
     await Promise.all(exits);
+    this.lifecycle.releaseConsoles(this.registry.all());
     const control = this.control;
     this.control = null;
     if (control === null) return;

@@ -6,6 +6,7 @@
  */
 
 import { LIMITS, type Owner, type VmConfig } from '../config/types.js';
+import type { Pty } from '../sys/pty.js';
 import { VM_STATE, vmStateName } from './codes.js';
 import type { VmRef, VmStatus } from './messages.js';
 import type { VmRunner } from './vm_control.js';
@@ -34,6 +35,11 @@ export interface VmEntry {
   runUid: number;
   /** The VM process while the VM runs. */
   runner: VmRunner | null;
+  /**
+   * The console pty while the VM runs or restarts after a reboot (vm_console.ts): the parent
+   * keeps it, so that it outlives each VM process.
+   */
+  console: Pty | null;
   /** What the next boot uses instead of the configured kernel, or null. */
   bootOverride: BootOverride | null;
   /** When the VM last started (ms, monotonic), for the restart rate limit; null before. */
@@ -56,12 +62,14 @@ export function isRunning(entry: VmEntry): boolean {
 export function vmStatus(entry: VmEntry): VmStatus {
   const running = isRunning(entry);
   const owner = configuredOwner(entry.config);
+  // CURMEM is what the VM process says: never shown beyond MAXMEM, whatever it says.
+  const maxMemory = entry.config.memory ?? LIMITS.defaultMemory;
   return {
     id: entry.id,
     pid: running ? (entry.runner?.pid ?? null) : null,
     vcpus: 1,
-    maxMemory: entry.config.memory ?? LIMITS.defaultMemory,
-    curMemory: running ? (entry.runner?.memoryUsed ?? 0) : 0,
+    maxMemory,
+    curMemory: running ? Math.min(entry.runner?.memoryUsed ?? 0, maxMemory) : 0,
     tty: running ? (entry.runner?.tty ?? null) : null,
     owner: running ? { uid: entry.runUid, gid: owner.gid } : owner,
     state: vmStateName(entry.state),
@@ -105,6 +113,7 @@ export class Registry {
       state: config.enabled ? 0 : VM_STATE.DISABLED,
       runUid: owner.uid,
       runner: null,
+      console: null,
       bootOverride: null,
       lastStart: null,
       fastRestarts: 0,

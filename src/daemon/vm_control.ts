@@ -20,11 +20,15 @@ export interface VmProcessHandle {
   peer: Peer;
 }
 
-/** Starts a VM process (src/vm/vm_process.ts by default). */
-export type VmLauncher = (spec: VmSpec) => VmProcessHandle;
+/**
+ * Starts a VM process (src/vm/vm_process.ts by default) for `spec`, handing it the parent's
+ * descriptors `inherit` as its descriptors 4, 5 and on (VM_FIRST_INHERITED_FD), which is
+ * how the spec names them.
+ */
+export type VmLauncher = (spec: VmSpec, inherit: readonly number[]) => VmProcessHandle;
 
 /** The default launcher: `spawnVmProcess` of the VM process. */
-export const defaultLauncher: VmLauncher = () => spawnVmProcess();
+export const defaultLauncher: VmLauncher = (_spec, inherit) => spawnVmProcess({ inherit });
 
 /** How long a forced stop waits after SIGTERM before SIGKILL. */
 const KILL_GRACE_MS = 2000;
@@ -37,7 +41,10 @@ export class VmRunner {
   readonly pid: number;
   /** The console, once the VM runs. */
   tty: string | null = null;
-  /** Guest RAM in use, as far as the VM process reports it (0 until it does). */
+  /**
+   * Guest RAM in use (CURMEM): what the VM process last reported in `vm-memory`, at most the
+   * VM's memory size; 0 until it reports.
+   */
   memoryUsed = 0;
   /** Settles when the process has gone, with the VM's result. */
   readonly exited: Promise<number>;
@@ -51,12 +58,16 @@ export class VmRunner {
   private killTimer: NodeJS.Timeout | null = null;
   private gone = false;
 
-  /** Starts the VM process for `spec` with `launch`. Throws when it cannot be spawned. */
+  /**
+   * Starts the VM process for `spec` with `launch`, handing it `inherit` (see
+   * {@link VmLauncher}). Throws when it cannot be spawned.
+   */
   constructor(
     private readonly spec: VmSpec,
     launch: VmLauncher,
+    inherit: readonly number[] = [],
   ) {
-    const { child, peer } = launch(spec);
+    const { child, peer } = launch(spec, inherit);
     // A spawn that fails reports it as an `error` event: unheard, it would end vmd.
     child.on('error', (error) => {
       log.warn('vm "%s": VM process: %s', spec.name, error);
@@ -186,6 +197,9 @@ export class VmRunner {
       }
       case 'vm-reboot':
         log.debug('vm "%s": guest reboot', this.spec.name);
+        return;
+      case 'vm-memory':
+        this.memoryUsed = Math.min(message.bytes, this.spec.memory);
         return;
       case 'terminate-vm-event':
         this.eventResult = message.result;

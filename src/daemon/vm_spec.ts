@@ -280,5 +280,7 @@ export function buildSpec(entry: VmEntry, lladdrs: string[]): VmSpec {
     cdrom: config.cdrom,
     disks: config.disks.map((disk) => ({ ...disk, fd: null })),
     interfaces,
+    // The lifecycle hands over the VM's console pty when it spawns the process.
+    console: null,
   };
 }

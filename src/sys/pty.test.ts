@@ -76,7 +76,7 @@ test('discarding unread input drops what the master wrote and no client read', a
   });
 });
 
-test('setNonBlocking sets O_NONBLOCK and keeps the other flags', () => {
+test('setNonBlocking sets and clears O_NONBLOCK and keeps the other flags', () => {
   const pty = openPty();
   try {
     const before = descriptorFlags(pty.slave);
@@ -84,6 +84,8 @@ test('setNonBlocking sets O_NONBLOCK and keeps the other flags', () => {
     assert.equal(descriptorFlags(pty.slave), before | constants.O_NONBLOCK);
     setNonBlocking(pty.slave);
     assert.equal(descriptorFlags(pty.slave), before | constants.O_NONBLOCK, 'twice is once');
+    setNonBlocking(pty.slave, false);
+    assert.equal(descriptorFlags(pty.slave), before, 'cleared again');
     assert.throws(
       () => {
         setNonBlocking(-1);

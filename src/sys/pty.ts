@@ -91,13 +91,16 @@ const bindings = lazyBindings(() => {
   };
 });
 
-/** Sets O_NONBLOCK on `fd` (fcntl F_SETFL), keeping its other status flags. */
-export function setNonBlocking(fd: number): void {
+/**
+ * Sets O_NONBLOCK on `fd` (fcntl F_SETFL), or clears it with `nonBlocking` false, keeping its
+ * other status flags. The flag belongs to the open file description: every descriptor of it,
+ * in this process or another that inherited it, sees the change.
+ */
+export function setNonBlocking(fd: number, nonBlocking = true): void {
   const { fcntl } = bindings();
   const flags = checkCall(fcntl(fd, F_GETFL), 'fcntl');
-  if ((flags & constants.O_NONBLOCK) === 0) {
-    checkCall(fcntl(fd, F_SETFL, 'int', flags | constants.O_NONBLOCK), 'fcntl');
-  }
+  const wanted = nonBlocking ? flags | constants.O_NONBLOCK : flags & ~constants.O_NONBLOCK;
+  if (wanted !== flags) checkCall(fcntl(fd, F_SETFL, 'int', wanted), 'fcntl');
 }
 
 /** Sets FD_CLOEXEC on `fd`, so programs this process starts do not inherit it. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
 import { test } from 'node:test';
 
 import { initLog } from '../common/log.js';
@@ -12,6 +12,7 @@ import {
   readUntil,
   waitFor,
 } from '../sys/testing.js';
+import { openPty } from '../sys/pty.js';
 import { DEFAULT_CONSOLE_BUFFER_BYTES, PtyConsole } from './pty_console.js';
 
 /** Opens and closes clients of one console's slave, as `vmctl console` would. */
@@ -220,4 +221,48 @@ test('a listener that throws is logged and does not stop the others', async () =
 test('a bad buffer size is refused', () => {
   assert.throws(() => PtyConsole.open({ bufferBytes: -1 }), RangeError);
   assert.throws(() => PtyConsole.open({ bufferBytes: 1.5 }), RangeError);
+});
+
+test('a console adopts a pty opened elsewhere, and owns its descriptors from then on', async () => {
+  PtyConsole.adopt(openPty()).close(); // the first use loads the C library
+  const pty = openPty();
+  const before = openDescriptorCount();
+  const console = PtyConsole.adopt(pty);
+  const client = openClient(pty.path);
+  try {
+    assert.equal(console.path, pty.path);
+    assert.equal(openDescriptorCount(), before + 1, 'adopting opens nothing; the client does');
+    const input = collectInput(console);
+    console.write(Buffer.from('adopted\n'));
+    assert.equal((await readExactly(client, 8)).toString(), 'adopted\n');
+    writeSync(client, 'typed');
+    assert.equal(await input.until('typed'), 'typed');
+  } finally {
+    console.close();
+    closeSync(client);
+  }
+  assert.equal(openDescriptorCount(), before - 2, 'close() closed the adopted master and slave');
+});
+
+test('a pty that is not the one named is refused, and nothing is closed', () => {
+  const pty = openPty();
+  const other = openPty();
+  const devNull = openSync('/dev/null', 'r+');
+  try {
+    assert.throws(() => PtyConsole.adopt({ ...pty, path: other.path }), {
+      code: 'EINVAL',
+      message: new RegExp(`is the master of ${pty.path}, not of ${other.path}`),
+    });
+    assert.throws(() => PtyConsole.adopt({ ...pty, slave: other.slave }), {
+      code: 'EINVAL',
+      message: new RegExp(`is not the slave ${pty.path}`),
+    });
+    assert.throws(() => PtyConsole.adopt({ master: devNull, slave: devNull, path: pty.path }), {
+      code: 'ENOTTY',
+    });
+    // Still open: each of these would throw EBADF otherwise.
+    for (const fd of [pty.master, pty.slave, other.master, other.slave]) fstatSync(fd);
+  } finally {
+    for (const fd of [pty.master, pty.slave, other.master, other.slave, devNull]) closeSync(fd);
+  }
 });

@@ -3,6 +3,9 @@
  * guest output goes to the pty's master, and whoever opens the slave (`vmctl console`, cu(1),
  * screen(1)) reads it and types into it. Clients come and go; the console outlives them.
  *
+ * The pty is the process's own ({@link PtyConsole.open}), or the one the vmd parent keeps for
+ * the VM across reboots and hands to each of its processes ({@link PtyConsole.adopt}).
+ *
  * The console keeps its own descriptor of the slave open for its whole life. Without it the
  * master would see a hang-up (EIO) whenever the last client detached, and output written
  * while nobody is attached would be thrown away; with it, that output waits in the kernel's
@@ -15,10 +18,16 @@
  * of the newest output rather than the oldest with a hole after it.
  */
 
-import { closeSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, statSync, writeSync } from 'node:fs';
 import { ReadStream } from 'node:tty';
 import { log } from '../common/log.js';
-import { discardUnreadInput, openPty } from '../sys/pty.js';
+import {
+  discardUnreadInput,
+  openPty,
+  setCloseOnExec,
+  setNonBlocking,
+  slavePath,
+} from '../sys/pty.js';
 
 /** Options of {@link PtyConsole.open}. */
 export interface PtyConsoleOptions {
@@ -88,6 +97,19 @@ class ByteRing {
   }
 }
 
+/** An error with code EINVAL (a request that names the wrong descriptors). */
+function invalid(message: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(message), { code: 'EINVAL' });
+}
+
+/** The ring size of {@link PtyConsoleOptions.bufferBytes}, checked. */
+function checkBufferBytes(bufferBytes = DEFAULT_CONSOLE_BUFFER_BYTES): number {
+  if (!Number.isSafeInteger(bufferBytes) || bufferBytes < 0) {
+    throw new RangeError(`console buffer size must be a whole number of bytes: ${bufferBytes}`);
+  }
+  return bufferBytes;
+}
+
 /** A serial console on a pty, for one VM process. */
 export class PtyConsole {
   /** The slave's path (e.g. `/dev/pts/7`): what clients open, and vmctl's TTY column. */
@@ -108,10 +130,7 @@ export class PtyConsole {
    * is reached) or `bufferBytes` is not a non-negative integer.
    */
   static open(options: PtyConsoleOptions = {}): PtyConsole {
-    const bufferBytes = options.bufferBytes ?? DEFAULT_CONSOLE_BUFFER_BYTES;
-    if (!Number.isSafeInteger(bufferBytes) || bufferBytes < 0) {
-      throw new RangeError(`console buffer size must be a whole number of bytes: ${bufferBytes}`);
-    }
+    const bufferBytes = checkBufferBytes(options.bufferBytes);
     const pty = openPty();
     try {
       return new PtyConsole(pty.master, pty.slave, pty.path, bufferBytes);
@@ -120,6 +139,34 @@ export class PtyConsole {
       closeSync(pty.slave);
       throw error;
     }
+  }
+
+  /**
+   * A console on a pty someone else opened: the descriptors this process inherited from the
+   * vmd parent, which keeps the pty for the VM across reboots (vmd.c's vm_opentty). The
+   * console owns `master` and `slave` from here on (close() closes them; the parent's copies
+   * stay open). Throws when the descriptors are not that pty's (EBADF for one not open,
+   * ENOTTY for a master that is no pty master, EINVAL for another pty's), or as
+   * {@link open} does; nothing is closed then.
+   */
+  static adopt(
+    pty: { master: number; slave: number; path: string },
+    options: PtyConsoleOptions = {},
+  ): PtyConsole {
+    const bufferBytes = checkBufferBytes(options.bufferBytes);
+    const actual = slavePath(pty.master);
+    if (actual !== pty.path) {
+      throw invalid(`descriptor ${pty.master} is the master of ${actual}, not of ${pty.path}`);
+    }
+    if (fstatSync(pty.slave).rdev !== statSync(pty.path).rdev) {
+      throw invalid(`descriptor ${pty.slave} is not the slave ${pty.path}`);
+    }
+    // The open file description is the parent's too, so its flags may be anything: the
+    // master must not block the VM process, and neither end goes to programs it might start.
+    setNonBlocking(pty.master);
+    setCloseOnExec(pty.master);
+    setCloseOnExec(pty.slave);
+    return new PtyConsole(pty.master, pty.slave, pty.path, bufferBytes);
   }
 
   private constructor(master: number, slave: number, path: string, bufferBytes: number) {

@@ -73,8 +73,12 @@ export type VcpuMessage =
   | { type: 'log'; line: string }
   /** Console output of one or more run slices. */
   | { type: 'output'; data: Uint8Array }
-  /** The machine is built and the guest starts running. */
-  | { type: 'running' }
+  /**
+   * The machine is built and the guest starts running. `ram` views guest RAM in shared memory
+   * (no copy), for the main thread to measure what of it is resident; null when RAM is not
+   * shared memory, which would be copied.
+   */
+  | { type: 'running'; ram: Uint8Array | null }
   /** The machine could not be built: `result` is an errno value. */
   | { type: 'failed'; result: number; detail: string }
   /** The vCPU has parked for a pause (its virtual clock stopped). */

@@ -53,6 +53,7 @@ export class VcpuThread {
   #requests: Promise<unknown> = Promise.resolve();
   /** The request under way: settled with whether it took effect. */
   #waiter: { paused: boolean; done: (ok: boolean) => void } | null = null;
+  #guestRam: Uint8Array | null = null;
   #pendingInput: Uint8Array[] = [];
   #pendingBytes = 0;
   #inputTimer: NodeJS.Timeout | null = null;
@@ -78,6 +79,14 @@ export class VcpuThread {
   /** Starts the worker; it builds the machine and runs the guest at once. */
   static start(options: VcpuThreadOptions): VcpuThread {
     return new VcpuThread(options);
+  }
+
+  /**
+   * Guest RAM, shared with the worker, once the guest runs: to be measured, never written.
+   * Null before, and when the machine's RAM is not shared memory.
+   */
+  get guestRam(): Uint8Array | null {
+    return this.#guestRam;
   }
 
   /** Whether the vCPU is parked by a pause. */
@@ -156,6 +165,7 @@ export class VcpuThread {
         this.#onOutput(message.data);
         return;
       case 'running':
+        this.#guestRam = message.ram;
         this.#state = 'running';
         this.#resolveStarted({ ok: true });
         return;

@@ -137,7 +137,8 @@ async function main(port: MessagePort, data: VcpuWorkerData): Promise<void> {
     post({ type: 'failed', ...buildFailure(error) });
     return;
   }
-  post({ type: 'running' });
+  const ram = machine.vm.memory.bytes;
+  post({ type: 'running', ram: ram.buffer instanceof SharedArrayBuffer ? ram : null });
   let stop: VcpuStop;
   try {
     // runAsync: the guest runs in slices as with run(), and between them this thread's event

@@ -120,6 +120,22 @@ test('vmctl drives a real vmd: start, status, console, pause, stop, wait, load, 
     assert.equal(vm?.state, 'running');
     assert.ok(vm.pid !== null && alive(vm.pid), 'the VM process runs');
     assert.equal(`vmctl: started vm 1 successfully, tty ${String(vm.tty)}\n`, r.stderr);
+    // CURMEM: the guest memory the VM process reports (from its start, then every two seconds).
+    let curmem = vm.curmem ?? 0;
+    for (let looks = 0; curmem === 0 && looks < 400; looks++) {
+      await pause(50);
+      curmem = (await status('echo'))[0]?.curmem ?? 0;
+    }
+    assert.ok(
+      curmem > 0 && curmem <= vm.maxmem,
+      `expected 0 < curmem <= maxmem (${vm.maxmem}), got ${curmem}\n${log}`,
+    );
+    const table = await vmctl('status', 'echo');
+    assert.match(
+      table.stdout.split('\n')[1] ?? '',
+      new RegExp(`^ +1 +${vm.pid} +1 +64\\.0M +[0-9.]+[BKM] +pts/[0-9]+ +root +running echo$`),
+      explain(table),
+    );
     expect(
       await vmctl('start', 'echo'),
       1,

@@ -17,7 +17,7 @@ import { spawnVmProcess } from '../../src/vm/vm_process.js';
 
 const MiB = 1024 * 1024;
 
-/** A VM spec for tests: one vCPU, 64 MiB, nothing attached; `overrides` win. */
+/** A VM spec for tests: one vCPU, 64 MiB, nothing attached, a pty of its own; `overrides` win. */
 export function testSpec(overrides: Partial<VmSpec>): VmSpec {
   return {
     vmId: 1,
@@ -31,6 +31,7 @@ export function testSpec(overrides: Partial<VmSpec>): VmSpec {
     cdrom: null,
     disks: [],
     interfaces: [],
+    console: null,
     ...overrides,
   };
 }
@@ -62,11 +63,14 @@ export class VmUnderTest {
   log = '';
   /** Everything read from the console so far. */
   output = '';
+  /** The guest memory in use the process reported (`vm-memory`), in order. */
+  readonly memoryReports: number[] = [];
   readonly #messages: AsyncGenerator<Envelope, void, undefined>;
   #console: number | null = null;
 
-  constructor() {
-    const { child, peer } = spawnVmProcess({ stderr: 'pipe' });
+  /** Starts the VM process, handing it the descriptors `inherit` (as 4, 5, ...). */
+  constructor(inherit: readonly number[] = []) {
+    const { child, peer } = spawnVmProcess({ stderr: 'pipe', inherit });
     this.child = child;
     this.peer = peer;
     child.stderr?.setEncoding('utf8');
@@ -89,12 +93,24 @@ export class VmUnderTest {
     assert.ok(this.peer.send(message, id) || this.peer.isOpen, 'the channel is closed');
   }
 
-  /** The next message, which must be of `type`. */
+  /**
+   * The next message, which must be of `type`; the periodic `vm-memory` reports in between
+   * are collected in {@link memoryReports} (and expected only when `type` names them).
+   */
   async expect<T extends MessageType>(
     type: T,
     timeoutMs = 60_000,
   ): Promise<{ id: number; message: MessageOf<T> }> {
-    const next = await within(this.#messages.next(), timeoutMs);
+    const deadline = performance.now() + timeoutMs;
+    let next: IteratorResult<Envelope, void> | 'timeout';
+    for (;;) {
+      next = await within(this.#messages.next(), Math.max(0, deadline - performance.now()));
+      if (next === 'timeout' || next.done === true) break;
+      const { message } = next.value;
+      if (message.type !== 'vm-memory') break;
+      this.memoryReports.push(message.bytes);
+      if (type === 'vm-memory') break;
+    }
     if (next === 'timeout')
       assert.fail(`expected ${type} within ${timeoutMs} ms\n${this.context()}`);
     if (next.done === true)

@@ -4,13 +4,17 @@
  */
 
 import assert from 'node:assert/strict';
+import { closeSync, constants as fsConstants, openSync, writeSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, test } from 'node:test';
 import { ERRNO } from '../../src/daemon/codes.js';
-import { GUEST_FAULT } from '../../src/vm/vm_process.js';
+import type { VmConsoleSpec } from '../../src/daemon/messages.js';
+import { openPty, setNonBlocking, type Pty } from '../../src/sys/pty.js';
+import { descriptorFlags, openClient, readUntil } from '../../src/sys/testing.js';
+import { GUEST_FAULT, VM_FIRST_INHERITED_FD } from '../../src/vm/vm_process.js';
 import { assembleGuest, buildGuest, REPO_ROOT } from '../guests/build_guest.js';
 import { testSpec, VmUnderTest } from './vm_harness.js';
 
@@ -220,4 +224,110 @@ test('the process stops its guest and exits when the parent closes the channel',
   vm.peer.close();
   assert.deepEqual(await vm.exit(), { code: 0, signal: null }, vm.context());
   assert.match(vm.log, /parent went away/);
+});
+
+test('the process reports the guest memory it has resident: some, far from all of it', async () => {
+  const vm = startProcess();
+  vm.send({ type: 'vm-create', spec: testSpec({ boot: await buildGuest('ticker') }) });
+  assert.equal((await vm.expect('start-vm-response')).message.result, 0, vm.context());
+  // The first report follows the start at once: the loader has written the kernel by then.
+  const { message } = await vm.expect('vm-memory');
+  // The ticker's code, data and boot page tables: a few pages of its 64 MiB. A figure from
+  // the process's RSS, or from RAM allocated rather than touched, would be far larger.
+  assert.ok(
+    message.bytes > 0 && message.bytes <= 1024 * 1024,
+    `expected a tiny guest to have some of its RAM resident, at most 1 MiB, got ${message.bytes}`,
+  );
+});
+
+/** A pty as the vmd parent holds one for a VM, and a client attached to it. */
+interface HeldPty {
+  pty: Pty;
+  client: number;
+  /** The spec's console: the ends as the VM process's descriptors 4 and 5. */
+  console: VmConsoleSpec;
+}
+
+async function withHeldPty(body: (held: HeldPty) => Promise<void>): Promise<void> {
+  const pty = openPty();
+  const client = openClient(pty.path);
+  const console = {
+    master: VM_FIRST_INHERITED_FD,
+    slave: VM_FIRST_INHERITED_FD + 1,
+    path: pty.path,
+  };
+  try {
+    await body({ pty, client, console });
+  } finally {
+    for (const fd of [client, pty.master, pty.slave]) closeSync(fd);
+  }
+}
+
+test('a console handed down by the parent outlives the process: the next one carries on', async () => {
+  await withHeldPty(async ({ pty, client, console }) => {
+    // Whatever the parent left, the VM process must never block on the master.
+    setNonBlocking(pty.master, false);
+    // The first process resets its guest, as a guest that reboots: its process ends.
+    const first = new VmUnderTest([pty.master, pty.slave]);
+    started.push(first);
+    first.send({
+      type: 'vm-create',
+      spec: testSpec({ boot: await resetGuest('TRIPLE'), console }),
+    });
+    const { message: start } = await first.expect('start-vm-response');
+    assert.equal(start.result, 0, first.context());
+    assert.equal(start.tty, pty.path, 'expected the console it was given');
+    assert.ok(
+      descriptorFlags(pty.master) & fsConstants.O_NONBLOCK,
+      'the master is non-blocking, for the VM process and the parent alike',
+    );
+    assert.equal((await first.exit()).code, ERRNO.EAGAIN, first.context());
+    const before = await readUntil(client, (r) => r.includes('resetting\n'), 'the first boot');
+
+    // The client stays attached, with nothing read or hung up, while the next one starts.
+    const second = new VmUnderTest([pty.master, pty.slave]);
+    started.push(second);
+    second.send({
+      type: 'vm-create',
+      spec: testSpec({ boot: await buildGuest('console_echo'), console }),
+    });
+    assert.equal((await second.expect('start-vm-response')).message.tty, pty.path);
+    await readUntil(client, (r) => r.includes('echo guest ready\n'), 'the next boot');
+    writeSync(client, 'once');
+    const echoed = await readUntil(client, (r) => r.includes('once'), 'the echo');
+    assert.equal(echoed.toString(), 'once', 'typed input reaches the new process, once');
+    assert.equal(before.toString(), 'resetting\n');
+  });
+});
+
+test('a console that is not the pty the spec names fails the start, and the process exits', async () => {
+  await withHeldPty(async ({ pty, console }) => {
+    const other = openPty();
+    const devNull = openSync('/dev/null', 'r');
+    try {
+      for (const [inherit, code, why] of [
+        [
+          [other.master, other.slave],
+          ERRNO.EINVAL,
+          `is the master of ${other.path}, not of ${pty.path}`,
+        ],
+        [[devNull, pty.slave], constants.errno.ENOTTY, 'ENOTTY'],
+      ] as const) {
+        const vm = new VmUnderTest(inherit);
+        started.push(vm);
+        vm.send({
+          type: 'vm-create',
+          spec: testSpec({ boot: await buildGuest('ticker'), console }),
+        });
+        const { message } = await vm.expect('start-vm-response');
+        assert.equal(message.result, code, vm.context());
+        assert.equal(message.tty, null);
+        assert.deepEqual(await vm.exit(), { code, signal: null }, vm.context());
+        assert.ok(vm.log.includes(`can't use the console ${pty.path}: `), vm.context());
+        assert.ok(vm.log.includes(why), vm.context());
+      }
+    } finally {
+      for (const fd of [other.master, other.slave, devNull]) closeSync(fd);
+    }
+  });
 });
