@@ -132,8 +132,13 @@ export class VmLifecycle {
     if (!isRunning(entry) || runner === null) return VMD_ERRORS.VMD_VM_STOP_INVALID;
     if ((entry.state & VM_STATE.SHUTDOWN) !== 0 && !force) return ERRNO.EALREADY;
     entry.state |= VM_STATE.SHUTDOWN;
-    if (force) runner.kill();
-    else runner.shutdown(timeoutMs);
+    if (force) {
+      runner.kill();
+    } else {
+      // The VM process resumes a paused guest so that it can shut down.
+      entry.state &= ~VM_STATE.PAUSED;
+      runner.shutdown(timeoutMs);
+    }
     return 0;
   }
 

@@ -16,8 +16,8 @@
  * - `pause-vm` / `unpause-vm`: the vCPU parks (its virtual clock stopped) or goes on, then
  *   `pause-vm-response` / `unpause-vm-response` (0 also when it already was, as vmd answers;
  *   ESRCH when the guest stopped first);
- * - `vm-shutdown`: Ctrl-Alt-Delete on the guest's keyboard; a guest with no keyboard driver is
- *   stopped at once, as vmd stops one without a vmmci driver (the parent times out the rest);
+ * - `vm-shutdown`: Ctrl-Alt-Delete on the guest's keyboard (a paused guest is resumed first);
+ *   a guest with no keyboard driver is stopped at once, as vmd stops one without a vmmci driver (the parent times out the rest);
  * - `verbose {level}`: the log level of both threads;
  * - when the guest stops: `vm-reboot` if it reset itself, then `terminate-vm-event` with 0
  *   (halt or power-off), EAGAIN (reboot: triple fault, 8042 reset, reset control register) or
@@ -343,6 +343,8 @@ class VmProcess {
         }
         case 'vm-shutdown':
           log.verbose('shutdown requested');
+          // A paused guest could not answer: it runs again to shut down.
+          if (thread.paused) await thread.setPaused(false);
           thread.requestShutdown();
           break;
         case 'verbose':

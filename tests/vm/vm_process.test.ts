@@ -146,6 +146,18 @@ test('vm-shutdown stops at once a guest with no keyboard driver; verbose sets th
   assert.match(vm.log, /^vm\/test1: shutdown requested$/m, 'expected a line of `verbose 1`');
 });
 
+test('vm-shutdown resumes a paused guest so that it can stop', async () => {
+  const vm = startProcess();
+  vm.send({ type: 'vm-create', spec: testSpec({ boot: await buildGuest('ticker'), vmId: 4 }) });
+  assert.equal((await vm.expect('start-vm-response')).message.result, 0, vm.context());
+  vm.send({ type: 'pause-vm', vm: { id: 4 }, uid: null });
+  assert.equal((await vm.expect('pause-vm-response')).message.result, 0, vm.context());
+  vm.send({ type: 'vm-shutdown' });
+  const { message } = await vm.expect('terminate-vm-event');
+  assert.equal(message.result, 0, `expected a clean stop\n${vm.context()}`);
+  assert.deepEqual(await vm.exit(), { code: 0, signal: null }, vm.context());
+});
+
 for (const [method, why] of [
   ['TRIPLE', /triple fault/i],
   ['I8042', /i8042 reset pulse/],
