@@ -20,6 +20,7 @@ import {
   VIRTIO_PCI_QUEUE_PFN,
   VIRTIO_PCI_QUEUE_SEL,
   VIRTIO_PCI_STATUS,
+  VIRTQ_DESC_F_INDIRECT,
   VIRTQ_DESC_F_NEXT,
   VIRTQ_DESC_F_WRITE,
 } from './constants.js';
@@ -236,7 +237,10 @@ export class LegacyDriver {
   /** Writes descriptor `index` of queue `queue` as given. */
   writeDescriptor(queue: number, index: number, d: RawDescriptor): void {
     const q = this.#queue(queue);
-    const at = q.base + 16 * index;
+    this.#writeDescriptorAt(q.base + 16 * index, d);
+  }
+
+  #writeDescriptorAt(at: number, d: RawDescriptor): void {
     this.#memory.write32(at, d.addr % 2 ** 32);
     this.#memory.write32(at + 4, Math.floor(d.addr / 2 ** 32));
     this.#memory.write32(at + 8, d.len);
@@ -273,12 +277,13 @@ export class LegacyDriver {
 
   /**
    * Lays out a request in fresh buffers and descriptors, makes it available and notifies.
-   * `out` parts are copied into guest memory; `in` parts are zeroed.
+   * `out` parts are copied into guest memory; `in` parts are zeroed. With `indirect` the
+   * descriptors go in a fresh indirect table (virtio 1.x §2.7.5.3) that one ring entry names.
    */
   submit(
     queue: number,
     parts: readonly RequestPart[],
-    options: { notify?: boolean } = {},
+    options: { notify?: boolean; indirect?: boolean } = {},
   ): Submitted {
     const q = this.#queue(queue);
     const placed = parts.map((part) => {
@@ -289,17 +294,32 @@ export class LegacyDriver {
       return { gpa, length, write: !('out' in part) };
     });
     const head = q.nextDesc;
+    const table = options.indirect === true ? this.alloc(16 * placed.length) : undefined;
     placed.forEach((p, i) => {
-      const index = (head + i) % q.size;
       const last = i === placed.length - 1;
-      this.writeDescriptor(queue, index, {
+      const index = table === undefined ? (head + i) % q.size : i;
+      const next = table === undefined ? (index + 1) % q.size : i + 1;
+      const d = {
         addr: p.gpa,
         len: p.length,
         flags: (p.write ? VIRTQ_DESC_F_WRITE : 0) | (last ? 0 : VIRTQ_DESC_F_NEXT),
-        next: last ? 0 : (index + 1) % q.size,
-      });
+        next: last ? 0 : next,
+      };
+      if (table === undefined) this.writeDescriptor(queue, index, d);
+      else this.#writeDescriptorAt(table + 16 * index, d);
     });
-    q.nextDesc = (head + placed.length) % q.size;
+    if (table === undefined) {
+      q.nextDesc = (head + placed.length) % q.size;
+    } else {
+      const len = 16 * placed.length;
+      this.writeDescriptor(queue, head, {
+        addr: table,
+        len,
+        flags: VIRTQ_DESC_F_INDIRECT,
+        next: 0,
+      });
+      q.nextDesc = (head + 1) % q.size;
+    }
     this.pushAvailable(queue, head);
     if (options.notify ?? true) this.notify(queue);
     return { head, parts: placed.map(({ gpa, length }) => ({ gpa, length })) };

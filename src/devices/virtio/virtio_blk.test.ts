@@ -24,10 +24,17 @@ import {
   VIRTIO_PCI_HOST_FEATURES,
   VIRTIO_PCI_ISR,
   VIRTIO_PCI_STATUS,
+  VIRTIO_RING_F_INDIRECT_DESC,
 } from './constants.js';
 import { makeHarness, until } from './driver_harness.js';
 import type { Harness, RequestPart, Submitted } from './driver_harness.js';
-import { VIOBLK_CHUNK, VIOBLK_SEG_MAX, VirtioBlk } from './virtio_blk.js';
+import {
+  VIOBLK_BUFFERS,
+  VIOBLK_CHUNK,
+  VIOBLK_PIECES_IN_FLIGHT,
+  VIOBLK_SEG_MAX,
+  VirtioBlk,
+} from './virtio_blk.js';
 
 const MIB = 1024 * 1024;
 const RING_PFN = 0x10;
@@ -93,8 +100,11 @@ test('configuration: capacity in sectors, seg_max, blk_size; features offered', 
   const { h } = await disk(t, { size: 3 * MIB + 700 });
   const features = h.driver.read(VIRTIO_PCI_HOST_FEATURES, 4);
   const want =
-    (1 << VIRTIO_BLK_F_SEG_MAX) | (1 << VIRTIO_BLK_F_BLK_SIZE) | (1 << VIRTIO_BLK_F_FLUSH);
-  assert.equal(features, want, 'SEG_MAX, BLK_SIZE, FLUSH; not RO');
+    (1 << VIRTIO_BLK_F_SEG_MAX) |
+    (1 << VIRTIO_BLK_F_BLK_SIZE) |
+    (1 << VIRTIO_BLK_F_FLUSH) |
+    (1 << VIRTIO_RING_F_INDIRECT_DESC);
+  assert.equal(features >>> 0, want >>> 0, 'SEG_MAX, BLK_SIZE, FLUSH, INDIRECT_DESC; not RO');
   assert.equal(h.driver.read(VIRTIO_PCI_CONFIG, 4), (3 * MIB) / 512 + 1, 'capacity, low dword');
   assert.equal(h.driver.read(VIRTIO_PCI_CONFIG + 4, 4), 0, 'capacity, high dword');
   assert.equal(h.driver.read(VIRTIO_PCI_CONFIG + 12, 4), VIOBLK_SEG_MAX);
@@ -154,6 +164,97 @@ test('a request larger than the transfer piece is done whole', async (t) => {
   const part = r.sub.parts[1];
   assert.ok(part !== undefined);
   assert.deepEqual(d.h.driver.bytes(part.gpa, length), data);
+});
+
+test('requests in indirect tables, several in flight at once, each done whole', async (t) => {
+  const d = await disk(t);
+  // Each request takes one ring entry, so more fit at once than the ring has descriptors for.
+  const segments = 40;
+  const requests = 5;
+  const data = Array.from({ length: requests }, (_, r) => pattern(segments * 512, r + 20));
+  const writes = data.map((bytes, r) =>
+    d.h.driver.submit(
+      0,
+      [
+        { out: header(VIRTIO_BLK_T_OUT, r * segments) },
+        ...Array.from({ length: segments }, (_, i) => ({
+          out: bytes.subarray(i * 512, (i + 1) * 512),
+        })),
+        { in: 1 },
+      ],
+      { indirect: true, notify: false },
+    ),
+  );
+  d.h.driver.notify(0);
+  await until(() => d.h.driver.usedIndex(0) === requests, `${requests} writes`);
+  for (const [r, w] of writes.entries()) {
+    const status = w.parts.at(-1);
+    assert.ok(status !== undefined);
+    assert.equal(d.h.driver.bytes(status.gpa, 1)[0], VIRTIO_BLK_S_OK, `write ${r}: status`);
+  }
+  const reads = data.map((_, r) =>
+    d.h.driver.submit(
+      0,
+      [
+        { out: header(VIRTIO_BLK_T_IN, r * segments) },
+        ...Array.from({ length: segments }, () => ({ in: 512 })),
+        { in: 1 },
+      ],
+      { indirect: true },
+    ),
+  );
+  await until(() => d.h.driver.usedIndex(0) === 2 * requests, `${requests} reads`);
+  for (const [r, read] of reads.entries()) {
+    const got = new Uint8Array(segments * 512);
+    read.parts.slice(1, -1).forEach((p, i) => {
+      got.set(d.h.driver.bytes(p.gpa, p.length), i * 512);
+    });
+    assert.deepEqual(got, data[r], `read ${r}: what write ${r} put there`);
+  }
+  assert.equal(d.h.transport.broken, false, 'indirect tables are accepted once negotiated');
+});
+
+test('pieces run a few at a time per request, and the device holds a bounded number', async (t) => {
+  const { dir, remove } = await tempDir();
+  t.after(remove);
+  const path = join(dir, 'disk.raw');
+  await createRaw(path, 8 * MIB);
+  const image = await openImage(path, { format: 'raw', readOnly: false });
+  t.after(() => image.close());
+  let inFlight = 0;
+  let most = 0;
+  // The real image, counting the reads it is doing at once.
+  const counted: DiskImage = Object.create(image, {
+    read: {
+      value: async (offset: number, buffer: Uint8Array): Promise<void> => {
+        most = Math.max(most, ++inFlight);
+        try {
+          await image.read(offset, buffer);
+        } finally {
+          inFlight--;
+        }
+      },
+    },
+  }) as DiskImage;
+  const h = makeHarness(new VirtioBlk({ name: 'vioblk0', image: counted }), 32 * MIB);
+  h.driver.start(ALL_FEATURES, [{ index: 0, pfn: RING_PFN }]);
+  const length = 4 * VIOBLK_CHUNK + 512;
+  const read = (): RequestPart[] => [
+    { out: header(VIRTIO_BLK_T_IN, 0) },
+    { in: length },
+    { in: 1 },
+  ];
+  h.driver.submit(0, read(), { indirect: true });
+  await until(() => h.driver.usedIndex(0) === 1, 'one read of five pieces');
+  assert.equal(most, VIOBLK_PIECES_IN_FLIGHT, `one request: ${VIOBLK_PIECES_IN_FLIGHT} at once`);
+  most = 0;
+  const requests = 8;
+  for (let i = 0; i < requests; i++) h.driver.submit(0, read(), { indirect: true, notify: false });
+  h.driver.notify(0);
+  await until(() => h.driver.usedIndex(0) === 1 + requests, `${requests} reads`);
+  assert.ok(most > VIOBLK_PIECES_IN_FLIGHT, `requests overlap (at most ${most} at once)`);
+  assert.ok(most <= VIOBLK_BUFFERS, `at most ${VIOBLK_BUFFERS} pieces at once, saw ${most}`);
+  assert.equal(h.transport.broken, false);
 });
 
 test('GET_ID returns the serial (the file name), NUL-padded to 20 bytes', async (t) => {

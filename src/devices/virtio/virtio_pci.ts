@@ -53,6 +53,7 @@ import {
   VIRTIO_PCI_SUBSYSTEM_VENDOR_ID,
   VIRTIO_PCI_VENDOR_ID,
   VIRTIO_TRANSITIONAL_DEVICE_ID,
+  VIRTIO_RING_F_INDIRECT_DESC,
 } from './constants.js';
 import type { VirtioDevice, VirtioLink } from './device.js';
 import { SplitVirtqueue } from './virtqueue.js';
@@ -259,7 +260,7 @@ export class VirtioPciLegacy implements Snapshotable {
       // A driver never has more than the queue size outstanding; holding the rest back bounds
       // the host's work however often a hostile driver notifies.
       while (!this.broken && inFlight.size < queue.size) {
-        const chain = queue.pop();
+        const chain = queue.pop(this.#indirect());
         if (chain === undefined) break;
         inFlight.add(chain);
         this.#device.handle(index, chain);
@@ -283,6 +284,11 @@ export class VirtioPciLegacy implements Snapshotable {
       return;
     }
     this.#drain(index);
+  }
+
+  /** Whether the driver took indirect descriptor tables (offered by the device, if at all). */
+  #indirect(): boolean {
+    return (this.#driverFeatures & (1 << VIRTIO_RING_F_INDIRECT_DESC)) !== 0;
   }
 
   #interrupt(bits: number): void {
@@ -377,7 +383,7 @@ export class VirtioPciLegacy implements Snapshotable {
     this.#queues.forEach((queue, index) => {
       try {
         for (const head of heads[index] ?? []) {
-          const chain = queue.chainAt(head);
+          const chain = queue.chainAt(head, this.#indirect());
           this.#inFlight[index]?.add(chain);
           this.#device.handle(index, chain);
         }

@@ -250,50 +250,83 @@ export class SplitVirtqueue {
 
   /**
    * Takes the next available chain, or undefined when there is none.
+   * @param indirect whether the driver negotiated VIRTIO_RING_F_INDIRECT_DESC
    * @throws VirtqueueError when the available index or the chain is malformed; the chain is
    *   then not taken
    */
-  pop(): DescriptorChain | undefined {
+  pop(indirect = false): DescriptorChain | undefined {
     const r = this.#rings;
     if (r === undefined || this.pending() === 0) return undefined;
     const head = this.#memory.read16(r.avail + 4 + 2 * (this.#lastAvail % this.size));
-    const chain = this.chainAt(head);
+    const chain = this.chainAt(head, indirect);
     this.#lastAvail = (this.#lastAvail + 1) & 0xffff;
     return chain;
   }
 
   /**
    * Reads the chain starting at descriptor `head`, checking every descriptor.
+   * @param indirect whether the driver negotiated VIRTIO_RING_F_INDIRECT_DESC
    * @throws VirtqueueError for a head or next index past the table, a chain longer than the
-   *   queue (which includes every loop), an indirect descriptor (not offered), an empty
-   *   buffer, a buffer outside RAM, or a readable buffer after a writable one
+   *   queue (which includes every loop), an indirect descriptor not negotiated or misplaced,
+   *   an empty buffer, a buffer outside RAM, or a readable buffer after a writable one
    */
-  chainAt(head: number): DescriptorChain {
+  chainAt(head: number, indirect = false): DescriptorChain {
     const r = this.#rings;
     if (r === undefined) throw new VirtqueueError('queue is not set up');
     const readable: BufferSegment[] = [];
     const writable: BufferSegment[] = [];
-    let index = head;
+    const table = this.#follow(r.desc, this.size, head, readable, writable, indirect);
+    if (table !== undefined) {
+      // virtio 1.x §2.7.5.3: the chain goes on in the table, from its first entry; a table of
+      // more than Queue Size entries would make a chain longer than the queue (§2.7.5.3.1).
+      if (table.length % VIRTQ_DESC_SIZE !== 0 || table.length / VIRTQ_DESC_SIZE > this.size) {
+        throw new VirtqueueError(
+          `descriptor ${head}: indirect table of ${table.length} bytes is not 1 to ${this.size} descriptors`,
+        );
+      }
+      this.#follow(table.gpa, table.length / VIRTQ_DESC_SIZE, 0, readable, writable, false);
+    }
+    return new DescriptorChain(this.#memory, head, readable, writable);
+  }
+
+  /**
+   * Follows a chain through the `entries`-descriptor table at `table` from `first`, adding its
+   * buffers to `readable` and `writable`. Returns the indirect table a lone head descriptor
+   * refers to, when `indirect` allows one.
+   */
+  #follow(
+    table: number,
+    entries: number,
+    first: number,
+    readable: BufferSegment[],
+    writable: BufferSegment[],
+    indirect: boolean,
+  ): BufferSegment | undefined {
+    let index = first;
     for (let count = 0; ; count++) {
-      if (index >= this.size) {
-        throw new VirtqueueError(`descriptor index ${index} is past the queue size ${this.size}`);
+      if (index >= entries) {
+        throw new VirtqueueError(`descriptor index ${index} is past the table's ${entries}`);
       }
       // virtio 1.x §2.7.5: a chain is at most Queue Size descriptors long; more means a loop.
-      if (count >= this.size) {
-        throw new VirtqueueError(`chain from descriptor ${head} is longer than the queue`);
+      if (count >= entries) {
+        throw new VirtqueueError(`chain from descriptor ${first} is longer than the table`);
       }
-      const at = r.desc + VIRTQ_DESC_SIZE * index;
+      const at = table + VIRTQ_DESC_SIZE * index;
       const gpa = this.#memory.read32(at) + this.#memory.read32(at + 4) * 2 ** 32;
       const length = this.#memory.read32(at + 8);
       const flags = this.#memory.read16(at + 12);
-      if (flags & VIRTQ_DESC_F_INDIRECT) {
-        throw new VirtqueueError(`descriptor ${index} is indirect, which was not negotiated`);
-      }
       if (length === 0) throw new VirtqueueError(`descriptor ${index} has length 0`);
       if (!this.#memory.contains(gpa, length)) {
         throw new VirtqueueError(
           `descriptor ${index}: buffer 0x${gpa.toString(16)}+0x${length.toString(16)} is outside RAM`,
         );
+      }
+      if (flags & VIRTQ_DESC_F_INDIRECT) {
+        // virtio 1.x §2.7.5.3.1: never with NEXT, never inside a table; Linux puts it alone.
+        if (!indirect || count !== 0 || flags & VIRTQ_DESC_F_NEXT) {
+          throw new VirtqueueError(`descriptor ${index} is indirect where that is not allowed`);
+        }
+        return { gpa, length };
       }
       if (flags & VIRTQ_DESC_F_WRITE) {
         writable.push({ gpa, length });
@@ -303,10 +336,9 @@ export class SplitVirtqueue {
       } else {
         readable.push({ gpa, length });
       }
-      if (!(flags & VIRTQ_DESC_F_NEXT)) break;
+      if (!(flags & VIRTQ_DESC_F_NEXT)) return undefined;
       index = this.#memory.read16(at + 14);
     }
-    return new DescriptorChain(this.#memory, head, readable, writable);
   }
 
   /**
