@@ -12,6 +12,7 @@ import { Machine, MachineConfigError } from '../vm/machine.js';
 import { parseSize } from '../common/size.js';
 import { initLog, setVerbosity } from '../common/log.js';
 import { parseDiskArgument } from '../block/open.js';
+import { EscapeFilter } from '../ctl/console.js';
 
 const USAGE =
   'usage: vmd-run [-v] [-m size] [-d disk] [-i initrd] [-c cmdline] [--flat]\n' +
@@ -21,23 +22,18 @@ const USAGE =
 function attachInput(machine: Machine): () => void {
   const tty = process.stdin.isTTY;
   if (tty) process.stdin.setRawMode(true);
-  let lineStart = true;
-  let tilde = false;
+  const escapes = new EscapeFilter();
   const onData = (chunk: Buffer): void => {
-    for (const byte of chunk) {
-      // ~. at the start of a line leaves (cu(1), vmctl console).
-      if (tty && tilde && byte === 0x2e) {
-        process.stderr.write('\r\n[EOT]\r\n');
-        process.exit(0);
-      }
-      if (tty && lineStart && byte === 0x7e && !tilde) {
-        tilde = true;
-        continue;
-      }
-      if (tilde) machine.sendInput(Uint8Array.of(0x7e));
-      tilde = false;
-      machine.sendInput(Uint8Array.of(byte));
-      lineStart = byte === 0x0d || byte === 0x0a;
+    if (!tty) {
+      machine.sendInput(chunk);
+      return;
+    }
+    // ~. at the start of a line leaves (cu(1), vmctl console).
+    const { send, detach } = escapes.push(chunk);
+    if (send.length > 0) machine.sendInput(send);
+    if (detach) {
+      process.stderr.write('\r\n[EOT]\r\n');
+      process.exit(0);
     }
   };
   process.stdin.on('data', onData);

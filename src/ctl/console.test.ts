@@ -24,3 +24,25 @@ test('the escape may be split across reads', () => {
   assert.deepEqual(feed(filter, 'pwd\r~'), { sent: 'pwd\r', detach: false });
   assert.deepEqual(feed(filter, '.'), { sent: '', detach: true });
 });
+
+test("the terminal's cursor position report after Enter keeps ~. at the start of the line", () => {
+  // busybox's prompt asks ESC [ 6n; the terminal answers ESC [ 24;5R among the user's keys.
+  const filter = new EscapeFilter();
+  assert.deepEqual(feed(filter, 'echo hi\r'), { sent: 'echo hi\r', detach: false });
+  assert.deepEqual(feed(filter, '\x1b[24;5R'), { sent: '\x1b[24;5R', detach: false });
+  assert.deepEqual(feed(filter, '~.'), { sent: '', detach: true });
+  // In one read, too.
+  assert.deepEqual(feed(new EscapeFilter(), 'ls\r\x1b[3;1R~.'), {
+    sent: 'ls\r\x1b[3;1R',
+    detach: true,
+  });
+});
+
+test('other control sequences (cursor keys) and a report mid-line do not start a line', () => {
+  assert.deepEqual(feed(new EscapeFilter(), '\r\x1b[A~.'), { sent: '\r\x1b[A~.', detach: false });
+  assert.deepEqual(feed(new EscapeFilter(), 'ab\x1b[1;3R~.'), {
+    sent: 'ab\x1b[1;3R~.',
+    detach: false,
+  });
+  assert.deepEqual(feed(new EscapeFilter(), '\r\x1bO~.'), { sent: '\r\x1bO~.', detach: false });
+});

@@ -23,13 +23,29 @@ const DOT = 0x2e;
 /** `~^D` leaves too (cu(1)). */
 const CONTROL_D = 0x04;
 
+/** ESC, which starts a terminal's control sequence. */
+const ESC = 0x1b;
+/** `[` after ESC: a control sequence introducer (ECMA-48 5.4). */
+const CSI_BRACKET = 0x5b;
+/** The final byte of a cursor position report, `ESC [ row ; col R` (ECMA-48 8.3.14 CPR). */
+const CPR_FINAL = 0x52;
+
 /**
  * cu(1)'s escapes in what the user types: a `~` at the start of a line is held back; `~.` or
  * `~^D` detaches, `~~` sends one `~`, and `~` before anything else sends both.
+ *
+ * The terminal's own answers travel with the typing: busybox's shell asks for the cursor
+ * position at every prompt (`ESC [ 6n`), and the terminal's report would otherwise end the
+ * "start of a line" that the Enter before it began. A cursor position report therefore leaves
+ * that state as it was; any other control sequence (a cursor key) ends it.
  */
 export class EscapeFilter {
   private lineStart = true;
   private tilde = false;
+  /** Where in a control sequence the input is: outside, after ESC, or in a CSI's parameters. */
+  private sequence: 'none' | 'esc' | 'csi' = 'none';
+  /** `lineStart` before the control sequence began. */
+  private lineStartBeforeSequence = false;
 
   /** The bytes of `chunk` to send to the guest, and whether the user asked to leave. */
   push(chunk: Uint8Array): { send: Uint8Array; detach: boolean } {
@@ -47,9 +63,29 @@ export class EscapeFilter {
       } else {
         send.push(byte);
       }
-      this.lineStart = byte === 0x0d || byte === 0x0a;
+      this.lineStart = this.#lineStartAfter(byte);
     }
     return { send: Uint8Array.from(send), detach: false };
+  }
+
+  #lineStartAfter(byte: number): boolean {
+    switch (this.sequence) {
+      case 'esc':
+        this.sequence = byte === CSI_BRACKET ? 'csi' : 'none';
+        return false;
+      case 'csi':
+        // ECMA-48 5.4: parameter and intermediate bytes, then a final byte in 0x40-0x7e.
+        if (byte < 0x40 || byte > 0x7e) return false;
+        this.sequence = 'none';
+        return byte === CPR_FINAL && this.lineStartBeforeSequence;
+      case 'none':
+        if (byte === ESC) {
+          this.sequence = 'esc';
+          this.lineStartBeforeSequence = this.lineStart;
+          return false;
+        }
+        return byte === 0x0d || byte === 0x0a;
+    }
   }
 }
 

@@ -39,6 +39,7 @@ import type { Envelope } from '../daemon/codec.js';
 import type { VmResult, VmSpec } from '../daemon/messages.js';
 import { Peer } from '../daemon/peer.js';
 import { ResidentMemory } from '../sys/residency.js';
+import { dropPrivileges } from './privileges.js';
 import { PtyConsole } from './pty_console.js';
 import type { VcpuStop } from './vcpu_channel.js';
 import { VcpuThread } from './vcpu_thread.js';
@@ -194,6 +195,8 @@ class VmProcess {
       }
       const thread = this.#thread;
       if (thread === null) throw new Error('the vCPU thread is missing after a start');
+      // Kernel, initrd, disks and console are open: root is no longer needed.
+      log.verbose('running as uid %d', dropPrivileges());
       this.#peer.send({ type: 'start-vm-response', ...this.#result(0) });
       log.verbose('running, console %s', this.#console?.path);
       this.#reportMemory(thread);

@@ -4,7 +4,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { closeSync, constants as fsConstants, openSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, openSync, readFileSync, writeSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { ERRNO } from '../../src/daemon/codes.js';
 import type { VmConsoleSpec } from '../../src/daemon/messages.js';
 import { openPty, setNonBlocking, type Pty } from '../../src/sys/pty.js';
 import { descriptorFlags, openClient, readUntil } from '../../src/sys/testing.js';
+import { vmUser } from '../../src/vm/privileges.js';
 import { GUEST_FAULT, VM_FIRST_INHERITED_FD } from '../../src/vm/vm_process.js';
 import { assembleGuest, buildGuest, REPO_ROOT } from '../guests/build_guest.js';
 import { testSpec, VmUnderTest } from './vm_harness.js';
@@ -50,6 +51,13 @@ test('a guest runs: start-vm-response names the pid and the pty, which carries i
   assert.match(message.tty ?? '', /^\/dev\/pts\/\d+$/);
   vm.attach(message.tty ?? '');
   await vm.waitForOutput(/(tick [0-9a-f]{16}\n){3}/);
+  // Started by root, it runs as nobody (vmd's _vmd); started by anyone else, as them.
+  const status = readFileSync(`/proc/${vm.child.pid ?? 0}/status`, 'utf8');
+  const ids = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$/m.exec(status)?.slice(1).map(Number);
+  const root = process.getuid?.() === 0;
+  const expected = root ? vmUser().uid : process.getuid?.();
+  assert.deepEqual(ids, [expected, expected, expected, expected], `the VM process's uids`);
+  if (root) assert.match(status, /^Groups:\s*$/m, 'expected no supplementary groups');
 });
 
 test('pause-vm parks the guest with its clock stopped; unpause-vm lets it go on', async () => {
