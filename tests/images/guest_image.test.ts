@@ -61,15 +61,20 @@ describe('the Debian guest image', { skip }, () => {
     for (const applet of BUSYBOX_APPLETS) assert.ok(applets.has(applet), `busybox has ${applet}`);
   });
 
-  test('has the virtio modules and all they depend on, as the kernel package has them', async () => {
-    const { kernel, initramfs } = await debianGuest();
+  /** Unpacks the modules, busybox and /init of the initramfs at `path` into a new folder. */
+  function unpackInitramfs(path: string): string {
     const dir = mkdtempSync(join(tmpdir(), 'vmd-initramfs-'));
     dirs.push(dir);
-    const archive = gunzipSync(readFileSync(initramfs.path));
     execFileSync('cpio', ['-i', '-d', '--quiet', 'lib/modules/*', 'bin/busybox', 'init'], {
-      input: archive,
+      input: gunzipSync(readFileSync(path)),
       cwd: dir,
     });
+    return dir;
+  }
+
+  test('has the virtio modules and all they depend on, as the kernel package has them', async () => {
+    const { kernel, initramfs } = await debianGuest();
+    const dir = unpackInitramfs(initramfs.path);
     const names = initramfs.modules.map(moduleNameOf);
     for (const name of [...GUEST_MODULES, 'virtio', 'virtio_ring']) {
       assert.ok(names.includes(name), `${name} is among ${names.join(', ')}`);
@@ -84,13 +89,7 @@ describe('the Debian guest image', { skip }, () => {
 
   test("/init loads the modules in an order consistent with depmod's modules.dep", async () => {
     const { kernel, initramfs } = await debianGuest();
-    const dir = mkdtempSync(join(tmpdir(), 'vmd-initramfs-'));
-    dirs.push(dir);
-    const archive = gunzipSync(readFileSync(initramfs.path));
-    execFileSync('cpio', ['-i', '-d', '--quiet', 'lib/modules/*', 'bin/busybox', 'init'], {
-      input: archive,
-      cwd: dir,
-    });
+    const dir = unpackInitramfs(initramfs.path);
     // The order /init insmods in: the module paths as they appear in the script.
     const init = readFileSync(join(dir, 'init'), 'utf8');
     const modulesDir = `lib/modules/${kernel.release}`;
