@@ -21,6 +21,23 @@ const KIB = 1024;
 const MIB = 1024 * KIB;
 const GIB = 1024 * MIB;
 
+/**
+ * With QEMU's tools, in `dir`: `base.qcow2` of `size` with the qemu-io `writes` done on it,
+ * and an empty `overlay.qcow2` backed by it (a relative name, as users write it).
+ */
+function qemuBaseAndOverlay(
+  dir: string,
+  size: string,
+  writes: readonly string[],
+): { base: string; overlay: string } {
+  const base = join(dir, 'base.qcow2');
+  const overlay = join(dir, 'overlay.qcow2');
+  qemu('qemu-img', ['create', '-q', '-f', 'qcow2', base, size]);
+  qemu('qemu-io', [...writes.flatMap((w) => ['-c', w]), base]);
+  qemu('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', overlay]);
+  return { base, overlay };
+}
+
 /** A write of `length` bytes of `fill` at `offset`, checked afterwards with qemu-io. */
 interface Pattern {
   offset: number;
@@ -153,11 +170,10 @@ test(
   async (t) => {
     const { dir, remove } = await tempDir();
     t.after(remove);
-    const base = join(dir, 'base.qcow2');
-    const overlay = join(dir, 'overlay.qcow2');
-    qemu('qemu-img', ['create', '-q', '-f', 'qcow2', base, '32M']);
-    qemu('qemu-io', ['-c', 'write -P 0x42 0 4M', '-c', 'write -P 0x43 20M 1M', base]);
-    qemu('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', overlay]);
+    const { base, overlay } = qemuBaseAndOverlay(dir, '32M', [
+      'write -P 0x42 0 4M',
+      'write -P 0x43 20M 1M',
+    ]);
     const baseHash = await fileHash(base);
     const image = await Qcow2Image.open(overlay);
     assert.equal(image.backingFile, 'base.qcow2');
@@ -246,11 +262,7 @@ test(
   async (t) => {
     const { dir, remove } = await tempDir();
     t.after(remove);
-    const base = join(dir, 'base.qcow2');
-    const overlay = join(dir, 'overlay.qcow2');
-    qemu('qemu-img', ['create', '-q', '-f', 'qcow2', base, '4M']);
-    qemu('qemu-io', ['-c', 'write -P 0x61 0 4M', base]);
-    qemu('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', overlay]);
+    const { overlay } = qemuBaseAndOverlay(dir, '4M', ['write -P 0x61 0 4M']);
     // A zero cluster without a host cluster, and one that keeps its host cluster.
     qemu('qemu-io', [
       '-c',

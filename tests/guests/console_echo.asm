@@ -13,15 +13,7 @@ RBR         equ COM1                ; receive buffer (read)
 LSR_DR      equ 0x01                ; data ready
 
 start:
-    lea rsp, [rel stack_top]
-    COM1_IRQ_SETUP com1_interrupt
-
-    lea rsi, [rel banner]
-    call puts
-    sti
-.sleep:
-    hlt
-    jmp .sleep
+    COM1_IRQ_MAIN com1_interrupt
 
 ; Echoes every byte the UART holds, then ends the interrupt at the PIC.
 com1_interrupt:
@@ -45,13 +37,5 @@ com1_interrupt:
 
 section .data
 banner: db "echo guest ready", 10, 0
-align 8
-idt_pointer:
-    dw IDT_ENTRIES * 16 - 1
-    dq idt
 
-section .bss
-align 16
-idt: resb IDT_ENTRIES * 16
-stack: resb 4096
-stack_top:
+COM1_IRQ_TABLES

@@ -12,7 +12,6 @@ global start
 
 %include "system.mac"
 
-NONCANONICAL equ 0x0000800000000000
 TICKS       equ SLOT(0)
 TIMEOUT     equ 0x7d                ; the test's watchdog interrupt came first
 

@@ -13,15 +13,7 @@ global start
 %include "com1_irq.mac"
 
 start:
-    lea rsp, [rel stack_top]
-    COM1_IRQ_SETUP com1_interrupt
-
-    lea rsi, [rel banner]
-    call puts
-    sti
-.sleep:
-    hlt
-    jmp .sleep
+    COM1_IRQ_MAIN com1_interrupt
 
 ; A key came: reset the machine by a triple fault.
 com1_interrupt:
@@ -29,13 +21,5 @@ com1_interrupt:
 
 section .data
 banner: db "press a key to reboot", 10, 0
-align 8
-idt_pointer:
-    dw IDT_ENTRIES * 16 - 1
-    dq idt
 
-section .bss
-align 16
-idt: resb IDT_ENTRIES * 16
-stack: resb 4096
-stack_top:
+COM1_IRQ_TABLES

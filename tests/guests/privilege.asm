@@ -14,7 +14,6 @@ global start
 
 %include "system.mac"
 
-NONCANONICAL equ 0x0000800000000000
 MSR_EFER    equ 0xc0000080
 MSR_STAR    equ 0xc0000081
 MSR_LSTAR   equ 0xc0000082
