@@ -5,7 +5,8 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { openImage, type DiskImage } from '../block/index.js';
+import type { DiskImage } from '../block/index.js';
+import { closeDisks, openDisks } from '../vm/disks.js';
 import { statSync } from 'node:fs';
 import {
   LIMITS,
@@ -232,16 +233,16 @@ export function checkImages(spec: VmSpec): void {
  * naming the file before any VM process starts.
  */
 export async function probeDisks(spec: VmSpec): Promise<void> {
-  for (const disk of spec.disks) {
-    let image: DiskImage;
-    try {
-      image = await openImage(disk.path, { format: disk.format, readOnly: true });
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new StartError(VMD_ERRORS.VMD_DISK_INVALID, `vm "${spec.name}": ${reason}`);
-    }
-    await image.close();
+  let images: DiskImage[];
+  try {
+    images = await openDisks(
+      spec.disks.map(({ path, format }) => ({ path, format, readOnly: true })),
+    );
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new StartError(VMD_ERRORS.VMD_DISK_INVALID, `vm "${spec.name}": ${reason}`);
   }
+  await closeDisks(images);
 }
 
 /** A random locally administered MAC in vmd's fe:e1:ba:d0 range. */
