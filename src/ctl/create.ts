@@ -15,7 +15,8 @@ import {
   type ConvertStage,
 } from '../block/index.js';
 import type { CtlCommand } from './args.js';
-import { errnoOf, errorText, fatal, strerror } from './errors.js';
+import { errnoOf } from '../common/errno.js';
+import { errorText, fatal, strerror } from './errors.js';
 import { fmtScaled } from './fmt_scaled.js';
 
 /** Where `create` writes. */

@@ -5,8 +5,8 @@
  * that finds the problem decides the words and only the program's entry point exits.
  */
 
-import { constants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
+import { errnoOf } from '../common/errno.js';
 import { resultText } from '../daemon/codes.js';
 import { lazyBindings, libc } from '../sys/libc.js';
 
@@ -46,17 +46,6 @@ export function strerror(errno: number): string {
       ? `Unknown error ${errno}`
       : text.charAt(0).toUpperCase() + text.slice(1);
   }
-}
-
-/** The errno value behind an error from `node:fs`, `node:net` or the C library, or null. */
-export function errnoOf(error: unknown): number | null {
-  if (typeof error !== 'object' || error === null) return null;
-  const { errno, code } = error as { errno?: unknown; code?: unknown };
-  if (typeof errno === 'number' && errno !== 0) return Math.abs(errno);
-  if (typeof code === 'string' && code in constants.errno) {
-    return constants.errno[code as keyof typeof constants.errno];
-  }
-  return null;
 }
 
 /**

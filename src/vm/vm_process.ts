@@ -33,6 +33,7 @@ import { constants } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { errnoOf } from '../common/errno.js';
 import { getVerbosity, initLog, log, setVerbosity } from '../common/log.js';
 import { ERRNO, VMD_ERRORS } from '../daemon/codes.js';
 import type { Envelope } from '../daemon/codec.js';
@@ -152,14 +153,6 @@ interface StartFailure {
   detail: string;
 }
 
-/** The errno of a failed system call (`error.code`), else `fallback`. */
-function errnoOf(error: unknown, fallback: number): number {
-  const code = (error as NodeJS.ErrnoException | null)?.code;
-  const errno =
-    typeof code === 'string' ? (constants.errno as Record<string, number>)[code] : undefined;
-  return errno ?? fallback;
-}
-
 /** The exit status for a result: the result itself, or 1 for one no status can hold. */
 function exitStatus(result: number): number {
   return result >= 0 && result <= 255 ? result : 1;
@@ -240,7 +233,7 @@ class VmProcess {
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
         return {
-          result: errnoOf(error, ERRNO.EIO),
+          result: errnoOf(error) ?? ERRNO.EIO,
           detail: `can't open ${what} ${path}: ${reason}`,
         };
       }
@@ -259,7 +252,7 @@ class VmProcess {
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       const what = inherited === null ? 'open a console pty' : `use the console ${inherited.path}`;
-      return { result: errnoOf(error, ERRNO.EIO), detail: `can't ${what}: ${reason}` };
+      return { result: errnoOf(error) ?? ERRNO.EIO, detail: `can't ${what}: ${reason}` };
     }
   }
 
