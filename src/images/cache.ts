@@ -93,8 +93,11 @@ export async function withLock<T>(
     if (Date.now() > deadline) {
       throw new Error(`${lockPath}: still locked by process ${holder ?? '?'} after 30 minutes`);
     }
-    if (!waited && holder !== undefined) onWait?.(holder);
-    waited = true;
+    if (!waited && holder !== undefined) {
+      // The holder may not have written its id yet; report it once we know it.
+      onWait?.(holder);
+      waited = true;
+    }
     await sleep(LOCK_POLL_MS);
   }
   try {
