@@ -6,6 +6,8 @@
  * VM_START_RATE_SEC and VM_START_RATE_LIMIT); a VM from vm.conf is kept as stopped, one that
  * vmctl created is forgotten. The VM's console pty is the parent's (vm_console.ts): opened
  * at the first start, kept across the restarts, closed when the VM has stopped for good.
+ * A VM counts as running from the moment a start begins until it has stopped for good,
+ * restarts included: a second start meanwhile is refused, and status shows no gap.
  */
 
 import { constants } from 'node:os';
@@ -45,6 +47,17 @@ export interface StartOutcome extends VmResult {
   detail: string | null;
 }
 
+function outcome(entry: VmEntry, result: number, detail: string | null = null): StartOutcome {
+  return { result, vmId: entry.id, pid: null, tty: null, detail };
+}
+
+/** A start or a restart that failed: the VM is left stopped. */
+function failedSpawn(entry: VmEntry, result: number, detail: string | null = null): StartOutcome {
+  entry.runner = null;
+  entry.state &= ~(VM_STATE.RUNNING | VM_STATE.PAUSED | VM_STATE.SHUTDOWN);
+  return outcome(entry, result, detail);
+}
+
 /** Starts, stops and restarts VMs. */
 export class VmLifecycle {
   /** Set while vmd shuts down: guests that reboot are not started again. */
@@ -57,18 +70,30 @@ export class VmLifecycle {
    * Starts `entry` in a new VM process and waits until it runs: `start-vm-response`'s fields.
    * A failure leaves the VM stopped (and forgets one that vmctl created).
    */
-  async start(entry: VmEntry): Promise<StartOutcome> {
-    const failed = (result: number, detail: string | null = null): StartOutcome => {
-      if (!isRunning(entry)) {
-        // A start that failed, or a restart that did: the VM has stopped for good.
-        closeVmConsole(entry);
-        if (!entry.fromConfig) this.options.registry.remove(entry);
-      }
-      return { result, vmId: entry.id, pid: null, tty: null, detail };
-    };
-    if (isRunning(entry)) return failed(ERRNO.EALREADY);
+  start(entry: VmEntry): Promise<StartOutcome> {
+    if (isRunning(entry)) return Promise.resolve(outcome(entry, ERRNO.EALREADY));
+    if (this.shuttingDown) {
+      if (!entry.fromConfig) this.options.registry.remove(entry);
+      return Promise.resolve(outcome(entry, ERRNO.EBUSY));
+    }
+    // Running from now on, so that a second start of the VM meanwhile is refused.
+    entry.state = (entry.state & VM_STATE.DISABLED) | VM_STATE.RUNNING;
+    return this.launch(entry);
+  }
+
+  /**
+   * Starts the VM process of `entry`, which is marked running already (a start or a restart);
+   * if that fails, the VM has stopped, and whoever waits for it hears so.
+   */
+  private async launch(entry: VmEntry): Promise<StartOutcome> {
+    const outcome = await this.spawn(entry);
+    if (outcome.result !== 0) this.stopped(entry, outcome.result);
+    return outcome;
+  }
+
+  private async spawn(entry: VmEntry): Promise<StartOutcome> {
     const limited = this.rateLimit(entry);
-    if (limited !== 0) return failed(limited);
+    if (limited !== 0) return failedSpawn(entry, limited);
     let runner: VmRunner;
     try {
       const lladdrs = this.lladdrs.get(entry) ?? [];
@@ -77,7 +102,7 @@ export class VmLifecycle {
       checkImages(spec);
       await probeDisks(spec);
       const pty = this.console(entry);
-      if (typeof pty === 'number') return failed(pty);
+      if (typeof pty === 'number') return failedSpawn(entry, pty);
       const handover = consoleHandover(pty);
       runner = new VmRunner(
         { ...spec, console: handover.spec },
@@ -87,10 +112,9 @@ export class VmLifecycle {
     } catch (error) {
       const code = error instanceof StartError ? error.code : ERRNO.EIO;
       log.warn('vm "%s": start failed: %s', entry.config.name, error);
-      return failed(code, error instanceof StartError ? error.message : null);
+      return failedSpawn(entry, code, error instanceof StartError ? error.message : null);
     }
     entry.runner = runner;
-    entry.state = (entry.state & VM_STATE.DISABLED) | VM_STATE.RUNNING;
     let started = false;
     void runner.exited.then((result) => {
       this.onExit(entry, runner, result, started);
@@ -103,11 +127,9 @@ export class VmLifecycle {
     clearTimeout(timer);
     if (response.result !== 0) {
       log.warn('vm "%s": start failed: error %d', entry.config.name, response.result);
-      // The VM is stopped from now on; the process's end is no longer this entry's business.
-      entry.runner = null;
-      entry.state &= ~(VM_STATE.RUNNING | VM_STATE.PAUSED | VM_STATE.SHUTDOWN);
+      // The process's end is no longer this entry's business.
       runner.kill();
-      return failed(response.result);
+      return failedSpawn(entry, response.result);
     }
     started = true;
     // The VM process takes `vm-create` first; the verbosity follows.
@@ -119,6 +141,8 @@ export class VmLifecycle {
       runner.pid,
       response.tty ?? '-',
     );
+    // A stop that came while the process was being made, or vmd began to shut down.
+    if ((entry.state & VM_STATE.SHUTDOWN) !== 0 || this.shuttingDown) runner.kill();
     return { result: 0, vmId: entry.id, pid: runner.pid, tty: response.tty, detail: null };
   }
 
@@ -129,10 +153,12 @@ export class VmLifecycle {
    */
   stop(entry: VmEntry, force: boolean, timeoutMs: number): number {
     const runner = entry.runner;
-    if (!isRunning(entry) || runner === null) return VMD_ERRORS.VMD_VM_STOP_INVALID;
+    if (!isRunning(entry)) return VMD_ERRORS.VMD_VM_STOP_INVALID;
     if ((entry.state & VM_STATE.SHUTDOWN) !== 0 && !force) return ERRNO.EALREADY;
     entry.state |= VM_STATE.SHUTDOWN;
-    if (force) {
+    if (runner === null) {
+      // Its process is being made: launch() ends it as soon as it is there.
+    } else if (force) {
       runner.kill();
     } else {
       // The VM process resumes a paused guest so that it can shut down.
@@ -170,8 +196,8 @@ export class VmLifecycle {
     if (entry.runner !== runner) return;
     const stopping = (entry.state & VM_STATE.SHUTDOWN) !== 0;
     entry.runner = null;
-    entry.state &= ~(VM_STATE.RUNNING | VM_STATE.PAUSED | VM_STATE.SHUTDOWN);
-    if (!started) return;
+    entry.state &= ~(VM_STATE.PAUSED | VM_STATE.SHUTDOWN);
+    if (!started) return; // launch() has seen the failure and leaves the VM stopped
     const bootDevice = entry.bootOverride?.bootDevice ?? entry.config.bootDevice;
     const reboot =
       result === ERRNO.EAGAIN &&
@@ -180,19 +206,18 @@ export class VmLifecycle {
       !this.shuttingDown &&
       this.options.registry.has(entry);
     if (reboot) {
+      // The VM stays running (with its console) while its next process is made.
       log.info('vm "%s" (id %d) rebooted, restarting it', entry.config.name, entry.id);
-      void this.start(entry).then((restart) => {
-        if (restart.result !== 0) this.stopped(entry, restart.result);
-      });
+      void this.launch(entry);
       return;
     }
+    entry.state &= ~VM_STATE.RUNNING;
     // A reboot that is not a restart ends the VM normally.
     this.stopped(entry, result === ERRNO.EAGAIN ? 0 : result);
   }
 
   private stopped(entry: VmEntry, result: number): void {
-    // Unless a start raced the restart and the VM runs again, with this console.
-    if (!isRunning(entry)) closeVmConsole(entry);
+    closeVmConsole(entry);
     entry.bootOverride = null;
     log.info('vm "%s" (id %d) stopped (result %d)', entry.config.name, entry.id, result);
     this.options.onStopped(entry, result);

@@ -70,7 +70,7 @@ export function vmStatus(entry: VmEntry): VmStatus {
     vcpus: 1,
     maxMemory,
     curMemory: running ? Math.min(entry.runner?.memoryUsed ?? 0, maxMemory) : 0,
-    tty: running ? (entry.runner?.tty ?? null) : null,
+    tty: running ? (entry.console?.path ?? null) : null,
     owner: running ? { uid: entry.runUid, gid: owner.gid } : owner,
     state: vmStateName(entry.state),
     name: entry.config.name,

@@ -62,7 +62,7 @@ function vmResult(result: number, entry?: VmEntry): VmResult {
     result,
     vmId: entry?.id ?? null,
     pid: entry?.runner?.pid ?? null,
-    tty: entry?.runner?.tty ?? null,
+    tty: entry?.console?.path ?? null,
   };
 }
 
@@ -285,7 +285,8 @@ async function pauseVm(
 function consoleOf(ctx: RequestContext, request: MessageOf<'console-request'>): VmResult {
   const entry = permittedVm(ctx, request);
   if (typeof entry === 'number') return vmResult(entry);
-  if (!isRunning(entry) || entry.runner?.tty === null || entry.runner === null) {
+  // The console outlives each process of a guest that reboots.
+  if (!isRunning(entry) || entry.console === null) {
     return vmResult(ERRNO.ENOENT, entry);
   }
   return vmResult(0, entry);

@@ -39,8 +39,6 @@ type Pending = (result: number) => void;
 export class VmRunner {
   /** The VM process's pid. */
   readonly pid: number;
-  /** The console, once the VM runs. */
-  tty: string | null = null;
   /**
    * Guest RAM in use (CURMEM): what the VM process last reported in `vm-memory`, at most the
    * VM's memory size; 0 until it reports.
@@ -221,8 +219,7 @@ export class VmRunner {
   private onStarted(message: MessageOf<'start-vm-response'>): void {
     const started = this.started;
     this.started = null;
-    if (message.result === 0) this.tty = message.tty;
-    else this.eventResult = message.result;
+    if (message.result !== 0) this.eventResult = message.result;
     started?.({ ...message, vmId: this.spec.vmId, pid: this.pid });
   }
 }

@@ -44,7 +44,7 @@ test(
       const running = await eventually('mine to run', async () => {
         const out = await runAs(USER, vmd.socketPath, [[status, 1]]);
         const info = out.replies[0]?.find((m) => m.type === 'get-info-vm-data');
-        return info?.type === 'get-info-vm-data' && info.info.tty !== null ? info.info : undefined;
+        return info?.type === 'get-info-vm-data' && info.info.pid !== null ? info.info : undefined;
       });
       assert.deepEqual(running.owner, { uid: 0, gid: null }, 'as vm.conf says: no owner');
       const pid = running.pid ?? 0;

@@ -59,7 +59,7 @@ function vmConfig(name: string, kernel: string, extra = ''): string {
 async function running(client: Client, name: string): Promise<VmStatus> {
   return eventually(`${name} to run`, async () => {
     const vm = await client.vm(name);
-    return vm?.state === 'running' && vm.tty !== null ? vm : undefined;
+    return vm?.state === 'running' && vm.tty !== null && vm.pid !== null ? vm : undefined;
   });
 }
 
@@ -221,6 +221,44 @@ test('vmd runs, lists, restarts and stops VMs', { timeout: 180_000 }, async (t) 
       assert.equal((await client.vm('looping'))?.state, 'stopped');
       waiter.close();
     });
+
+    await t.test(
+      'two starts of one VM at once: one runs it, the other hears EALREADY',
+      async () => {
+        const second = await vmd.client();
+        const results = await Promise.all([client.start('template'), second.start('template')]);
+        assert.deepEqual(
+          results.map((r) => r.result).sort((a, b) => a - b),
+          [0, ERRNO.EALREADY],
+          JSON.stringify(results),
+        );
+        const vm = await running(client, 'template');
+        const processes = childrenOf(vmd.child.pid ?? 0).filter((pid) =>
+          readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('vmd_vm'),
+        );
+        assert.equal(processes.filter((pid) => pid === vm.pid).length, 1, 'its process runs');
+        assert.equal(
+          processes.length,
+          2,
+          `one process for idle and one for template: ${processes.join(' ')}`,
+        );
+        const stop = await second.request(
+          {
+            type: 'terminate-vm-request',
+            vm: { name: 'template' },
+            uid: null,
+            force: true,
+            wait: true,
+          },
+          2,
+        );
+        assert.deepEqual(
+          stop.map((m) => m.type),
+          ['terminate-vm-response', 'terminate-vm-event'],
+        );
+        second.close();
+      },
+    );
 
     await t.test('pause and unpause: the state follows', async () => {
       const paused = await client.ask({ type: 'pause-vm', vm: { name: 'idle' }, uid: null });
