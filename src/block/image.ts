@@ -5,6 +5,8 @@
  * {@link SECTOR_SIZE}); the image checks only that a request lies inside the disk.
  */
 
+import type { FileOpener } from './image_file.js';
+
 /** The unit virtio-blk and the BIOS address a disk in. */
 export const SECTOR_SIZE = 512;
 
@@ -65,6 +67,8 @@ export interface DiskImage {
 export interface OpenOptions {
   /** Open for reading only; writes then fail with a `read-only` {@link DiskError}. */
   readOnly?: boolean;
+  /** How the image's files (its backing files too) are opened; by their paths by default. */
+  openFile?: FileOpener;
 }
 
 /**

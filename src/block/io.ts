@@ -4,6 +4,7 @@
  */
 
 import { open, type FileHandle } from 'node:fs/promises';
+import type { ImageFile } from './image_file.js';
 import { DiskError } from './image.js';
 
 /**
@@ -11,7 +12,7 @@ import { DiskError } from './image.js';
  * the file are left as they are; returns how many bytes were read.
  */
 export async function readAt(
-  handle: FileHandle,
+  handle: ImageFile,
   buffer: Uint8Array,
   position: number,
 ): Promise<number> {
@@ -26,7 +27,7 @@ export async function readAt(
 
 /** Writes all of `data` at `position`, looping over short writes. */
 export async function writeAt(
-  handle: FileHandle,
+  handle: ImageFile,
   data: Uint8Array,
   position: number,
 ): Promise<void> {

@@ -6,6 +6,7 @@
 
 import { extname } from 'node:path';
 import type { DiskFormat, DiskImage, OpenOptions } from './image.js';
+import { openPath, type FileOpener } from './image_file.js';
 import { Qcow2Image, startsWithQcow2Magic } from './qcow2.js';
 import { RawImage } from './raw.js';
 
@@ -23,8 +24,11 @@ export function parseDiskArgument(arg: string): DiskArgument {
 }
 
 /** The format of the existing image at `path`: the qcow2 magic, else the extension, else raw. */
-export async function detectFormat(path: string): Promise<DiskFormat> {
-  if (await startsWithQcow2Magic(path)) return 'qcow2';
+export async function detectFormat(
+  path: string,
+  openFile: FileOpener = openPath,
+): Promise<DiskFormat> {
+  if (await startsWithQcow2Magic(path, openFile)) return 'qcow2';
   return extname(path) === '.qcow2' ? 'qcow2' : 'raw';
 }
 
@@ -36,9 +40,9 @@ export interface OpenImageOptions extends OpenOptions {
 
 /** Opens the image at `path` (backing images of a qcow2 image open read-only). */
 export async function openImage(path: string, options: OpenImageOptions = {}): Promise<DiskImage> {
-  const format = options.format ?? (await detectFormat(path));
-  const readOnly = options.readOnly ?? false;
+  const format = options.format ?? (await detectFormat(path, options.openFile));
+  const opening = { readOnly: options.readOnly ?? false, openFile: options.openFile ?? openPath };
   return format === 'qcow2'
-    ? await Qcow2Image.open(path, { readOnly })
-    : await RawImage.open(path, { readOnly });
+    ? await Qcow2Image.open(path, opening)
+    : await RawImage.open(path, opening);
 }

@@ -25,7 +25,6 @@
  * Freed clusters are not reused, and images are never resized.
  */
 
-import type { FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { constants as zlib, inflateRaw } from 'node:zlib';
 import { DiskError, checkRange, type DiskImage, type OpenOptions } from './image.js';
@@ -33,6 +32,7 @@ import { AsyncLock, hex, readAt, writeAt } from './io.js';
 import type { ClusterRange, Refcounts } from './qcow2_alloc.js';
 import type { Qcow2Header } from './qcow2_header.js';
 import type { ClusterMap, NewEntry } from './qcow2_map.js';
+import { openPath, type FileOpener, type ImageFile } from './image_file.js';
 import { loadImage } from './qcow2_open.js';
 
 export { MAX_BACKING_DEPTH, startsWithQcow2Magic } from './qcow2_open.js';
@@ -71,7 +71,7 @@ export class Qcow2Image implements DiskImage {
    */
   readonly header: Readonly<Qcow2Header>;
 
-  private readonly handle: FileHandle;
+  private readonly handle: ImageFile;
   private readonly clusterSize: number;
   private readonly map: ClusterMap;
   private readonly refcounts: Refcounts;
@@ -105,11 +105,18 @@ export class Qcow2Image implements DiskImage {
    * format requires of a writer that does not maintain them.
    */
   static async open(path: string, options: OpenOptions = {}): Promise<Qcow2Image> {
-    return Qcow2Image.openAt(path, options.readOnly ?? false, 0);
+    return Qcow2Image.openAt(path, options.readOnly ?? false, 0, options.openFile ?? openPath);
   }
 
-  private static async openAt(path: string, readOnly: boolean, depth: number): Promise<Qcow2Image> {
-    const loaded = await loadImage(path, readOnly, depth, (p, d) => Qcow2Image.openAt(p, true, d));
+  private static async openAt(
+    path: string,
+    readOnly: boolean,
+    depth: number,
+    openFile: FileOpener,
+  ): Promise<Qcow2Image> {
+    const loaded = await loadImage(path, readOnly, depth, openFile, (p, d) =>
+      Qcow2Image.openAt(p, true, d, openFile),
+    );
     return new Qcow2Image(path, readOnly, loaded);
   }
 

@@ -20,7 +20,7 @@
  * referenced cluster whose refcount is 0.
  */
 
-import type { FileHandle } from 'node:fs/promises';
+import type { ImageFile } from './image_file.js';
 import { DiskError } from './image.js';
 import { hex, readAt, roundUp, writeAt } from './io.js';
 import { FIELD, MAX_REFCOUNT_TABLE_BYTES } from './qcow2_header.js';
@@ -39,7 +39,7 @@ export interface ClusterRange {
 
 /** What the refcount code needs from the image. */
 export interface RefcountIo extends TableContext {
-  readonly handle: FileHandle;
+  readonly handle: ImageFile;
   readonly refcountOrder: number;
   readonly meta: MetadataMap;
   /** Waits until every write issued so far is on stable storage. */

@@ -3,7 +3,7 @@
  * (cached, write-through) and the checks made on every entry used.
  */
 
-import type { FileHandle } from 'node:fs/promises';
+import type { ImageFile } from './image_file.js';
 import { DiskError } from './image.js';
 import { hex, readAt, writeAt } from './io.js';
 import {
@@ -35,7 +35,7 @@ export class ClusterMap {
 
   constructor(
     private readonly ctx: TableContext,
-    private readonly handle: FileHandle,
+    private readonly handle: ImageFile,
     private readonly l1: Uint8Array,
     private readonly l1Offset: number,
     /** Metadata clusters; new L2 tables are recorded here. */
@@ -53,7 +53,7 @@ export class ClusterMap {
    */
   static async load(
     ctx: TableContext,
-    handle: FileHandle,
+    handle: ImageFile,
     l1Offset: number,
     l1Size: number,
     meta: MetadataMap,

@@ -4,7 +4,6 @@
  * unless every check passed (and then only to clear the autoclear feature bits).
  */
 
-import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { DiskError, type DiskImage } from './image.js';
 import { readAt, roundUp, writeAt } from './io.js';
@@ -22,6 +21,7 @@ import { ClusterMap } from './qcow2_map.js';
 import { MetadataMap, type TableContext } from './qcow2_table.js';
 import { RawImage } from './raw.js';
 import { lockFile } from '../sys/flock.js';
+import { openPath, type FileOpener, type ImageFile } from './image_file.js';
 
 /** The longest backing chain followed (vmd stops at four images; this only stops loops). */
 export const MAX_BACKING_DEPTH = 16;
@@ -31,7 +31,7 @@ export type OpenQcow2 = (path: string, depth: number) => Promise<DiskImage>;
 
 /** An opened, validated image. */
 export interface LoadedImage {
-  handle: FileHandle;
+  handle: ImageFile;
   header: Qcow2Header;
   backingFile: string | undefined;
   backing: DiskImage | undefined;
@@ -47,9 +47,10 @@ export async function loadImage(
   path: string,
   readOnly: boolean,
   depth: number,
+  openFile: FileOpener,
   openQcow2: OpenQcow2,
 ): Promise<LoadedImage> {
-  const handle = await open(path, readOnly ? 'r' : 'r+');
+  const handle = await openFile(path, readOnly);
   let backing: DiskImage | undefined;
   try {
     // One writer or many readers per image (backing images are opened read-only, so shared),
@@ -78,7 +79,8 @@ export async function loadImage(
     const end = (): number => refcounts.allocationEnd;
     const map = await ClusterMap.load(ctx, handle, h.l1TableOffset, h.l1Size, meta, end);
     if (parsed.backingFile !== undefined) {
-      backing = await openBacking(path, parsed.backingFile, parsed.backingFormat, depth, openQcow2);
+      const name = parsed.backingFile;
+      backing = await openBacking(path, name, parsed.backingFormat, depth, openFile, openQcow2);
     }
     if (!readOnly && h.autoclearFeatures !== 0n) {
       await writeAt(handle, new Uint8Array(8), FIELD.autoclearFeatures);
@@ -121,6 +123,7 @@ async function openBacking(
   name: string,
   format: string | undefined,
   depth: number,
+  openFile: FileOpener,
   openQcow2: OpenQcow2,
 ): Promise<DiskImage> {
   if (depth + 1 >= MAX_BACKING_DEPTH) {
@@ -131,9 +134,9 @@ async function openBacking(
   }
   const path = isAbsolute(name) ? name : join(dirname(owner), name);
   try {
-    const kind = format ?? ((await startsWithQcow2Magic(path)) ? 'qcow2' : 'raw');
+    const kind = format ?? ((await startsWithQcow2Magic(path, openFile)) ? 'qcow2' : 'raw');
     if (kind === 'qcow2') return await openQcow2(path, depth + 1);
-    if (kind === 'raw') return await RawImage.open(path, { readOnly: true });
+    if (kind === 'raw') return await RawImage.open(path, { readOnly: true, openFile });
     throw new DiskError('unsupported', `backing file format "${kind}"`);
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
@@ -143,8 +146,11 @@ async function openBacking(
 }
 
 /** True if the file at `path` starts with the qcow2 magic. */
-export async function startsWithQcow2Magic(path: string): Promise<boolean> {
-  const handle = await open(path, 'r');
+export async function startsWithQcow2Magic(
+  path: string,
+  openFile: FileOpener = openPath,
+): Promise<boolean> {
+  const handle = await openFile(path, true);
   try {
     const head = new Uint8Array(4);
     const got = await readAt(handle, head, 0);

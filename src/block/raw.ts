@@ -3,8 +3,9 @@
  * file's size when it is opened; writes never grow it.
  */
 
-import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import { DiskError, checkRange, type DiskImage, type OpenOptions } from './image.js';
+import { openPath, type ImageFile } from './image_file.js';
 import { createExclusive, readAt, writeAt } from './io.js';
 import { lockFile } from '../sys/flock.js';
 
@@ -14,11 +15,11 @@ export class RawImage implements DiskImage {
   readonly path: string;
   readonly size: number;
   readonly readOnly: boolean;
-  private readonly handle: FileHandle;
+  private readonly handle: ImageFile;
   private closed = false;
   private readonly inFlight = new Set<Promise<unknown>>();
 
-  private constructor(path: string, handle: FileHandle, size: number, readOnly: boolean) {
+  private constructor(path: string, handle: ImageFile, size: number, readOnly: boolean) {
     this.path = path;
     this.handle = handle;
     this.size = size;
@@ -28,7 +29,7 @@ export class RawImage implements DiskImage {
   /** Opens the raw image at `path`; its virtual size is the file's size. */
   static async open(path: string, options: OpenOptions = {}): Promise<RawImage> {
     const readOnly = options.readOnly ?? false;
-    const handle = await open(path, readOnly ? 'r' : 'r+');
+    const handle = await (options.openFile ?? openPath)(path, readOnly);
     try {
       // One writer or many readers per image, as vmd opens disks (O_EXLOCK / shared).
       lockFile(handle.fd, readOnly ? 'shared' : 'exclusive', path);
@@ -47,7 +48,7 @@ export class RawImage implements DiskImage {
    * Wraps a file handle the caller opened (vmd's parent opens disks and passes them on). The
    * image owns the handle from now on: {@link close} closes it.
    */
-  static fromHandle(path: string, handle: FileHandle, size: number, readOnly: boolean): RawImage {
+  static fromHandle(path: string, handle: ImageFile, size: number, readOnly: boolean): RawImage {
     return new RawImage(path, handle, size, readOnly);
   }
 

@@ -8,6 +8,7 @@
  */
 
 import type { DiskConfig, Owner } from '../config/types.js';
+import { MAX_BACKING_DEPTH } from '../block/qcow2.js';
 import { LIMITS } from '../config/types.js';
 import { isValidVmName, parseLladdr } from '../config/validate.js';
 import { MAX_RESULT, VM_STATE_NAMES } from './codes.js';
@@ -21,7 +22,7 @@ import {
   type MessageType,
   type StartInterface,
   type VmConsoleSpec,
-  type VmDiskSpec,
+  type VmFileSpec,
   type VmNicSpec,
   type VmRef,
   type VmResult,
@@ -100,6 +101,8 @@ const vmRef: Schema<VmRef> = either(
   object<{ id: number }>({ id: vmId }),
 );
 const disk = object<DiskConfig>({ path, format: diskFormat });
+/** A VM's files: the kernel, the initrd, and each disk's whole backing chain. */
+const MAX_VM_FILES = 2 + LIMITS.maxDisks * MAX_BACKING_DEPTH;
 const owner = object<Owner>({ uid, gid: nullable(uid) });
 const startInterface = object<StartInterface>({ local: boolean, switch: nullable(switchName) });
 const vmResult: Shape<VmResult> = {
@@ -130,12 +133,13 @@ const spec = object<VmSpec>({
   initrd: nullable(path),
   cmdline: nullable(cmdline),
   cdrom: nullable(path),
-  disks: array(object<VmDiskSpec>({ path, format: diskFormat, fd: nullable(fd) }), LIMITS.maxDisks),
+  disks: array(disk, LIMITS.maxDisks),
   interfaces: array(
     object<VmNicSpec>({ lladdr, local: boolean, fd: nullable(fd) }),
     LIMITS.maxInterfaces,
   ),
   console: nullable(object<VmConsoleSpec>({ master: fd, slave: fd, path })),
+  files: nullable(array(object<VmFileSpec>({ path, fd, writable: boolean }), MAX_VM_FILES)),
 });
 
 /** A message's fields without its tag. */

@@ -19,7 +19,9 @@ import type { VmResult } from './messages.js';
 import { isRunning, type Registry, type VmEntry } from './registry.js';
 import { closeVmConsole, consoleHandover, vmConsole } from './vm_console.js';
 import { VmRunner, type VmLauncher } from './vm_control.js';
-import { buildSpec, checkImages, probeDisks, StartError } from './vm_spec.js';
+import { VM_FIRST_INHERITED_FD } from '../vm/vm_process.js';
+import { fileCheckOf, openVmFiles } from './vm_files.js';
+import { buildSpec, checkImages, StartError } from './vm_spec.js';
 
 /** A restart sooner than this after the previous start is a fast one (VM_START_RATE_SEC). */
 export const START_RATE_MS = 6000;
@@ -100,15 +102,21 @@ export class VmLifecycle {
       this.lladdrs.set(entry, lladdrs);
       const spec = buildSpec(entry, lladdrs);
       checkImages(spec);
-      await probeDisks(spec);
       const pty = this.console(entry);
       if (typeof pty === 'number') return failedSpawn(entry, pty);
       const handover = consoleHandover(pty);
-      runner = new VmRunner(
-        { ...spec, console: handover.spec },
-        this.options.launcher,
-        handover.inherit,
-      );
+      const firstFd = VM_FIRST_INHERITED_FD + handover.inherit.length;
+      const files = await openVmFiles(spec, firstFd, fileCheckOf(entry, this.options.accounts));
+      try {
+        runner = new VmRunner(
+          { ...spec, console: handover.spec, files: files.specs },
+          this.options.launcher,
+          [...handover.inherit, ...files.descriptors],
+        );
+      } finally {
+        // The VM process has its own descriptors now (it holds the disks' locks from here on).
+        files.close();
+      }
     } catch (error) {
       const code = error instanceof StartError ? error.code : ERRNO.EIO;
       log.warn('vm "%s": start failed: %s', entry.config.name, error);

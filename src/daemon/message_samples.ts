@@ -152,12 +152,16 @@ export const SAMPLE_MESSAGES: readonly Message[] = [
       initrd: null,
       cmdline: null,
       cdrom: '/srv/iso/install76.iso',
-      disks: [{ path: '/srv/vm/a.qcow2', format: 'qcow2', fd: 3 }],
+      disks: [{ path: '/srv/vm/a.qcow2', format: 'qcow2' }],
       interfaces: [
         { lladdr: 'fe:e1:bb:d1:c8:01', local: true, fd: 4 },
         { lladdr: '00:00:00:00:00:0a', local: false, fd: null },
       ],
       console: { master: 5, slave: 6, path: '/dev/pts/12' },
+      files: [
+        { path: '/srv/vm/a.qcow2', fd: 7, writable: true },
+        { path: '/srv/vm/base.qcow2', fd: 8, writable: false },
+      ],
     },
   },
   {
@@ -175,6 +179,7 @@ export const SAMPLE_MESSAGES: readonly Message[] = [
       disks: [],
       interfaces: [],
       console: null,
+      files: null,
     },
   },
   { type: 'vm-memory', bytes: 37 * 1024 * 1024 },

@@ -94,10 +94,18 @@ export interface VmStatus {
   name: string;
 }
 
-/** A disk of a VM process, opened by the parent. */
-export interface VmDiskSpec extends DiskConfig {
-  /** The descriptor the VM process inherited for it, or null to open `path` itself. */
-  fd: number | null;
+/**
+ * A file the parent opened for a VM process (vmd's parent opens a VM's kernel, initrd and
+ * disks, backing files included, and passes the descriptors): the VM process reads and writes
+ * the file by the path only through this descriptor.
+ */
+export interface VmFileSpec {
+  /** The path the parent opened (a backing file's as its overlay names it, resolved). */
+  path: string;
+  /** The descriptor the VM process inherited for it. */
+  fd: number;
+  /** Opened for writing too: a disk that is not read-only. */
+  writable: boolean;
 }
 
 /** A network interface of a VM process. */
@@ -146,11 +154,16 @@ export interface VmSpec {
   /** ISO image, or null. */
   cdrom: string | null;
   /** Disks, at most four. */
-  disks: VmDiskSpec[];
+  disks: DiskConfig[];
   /** Interfaces, at most four. */
   interfaces: VmNicSpec[];
   /** The console the parent opened, or null for the VM process to open a pty of its own. */
   console: VmConsoleSpec | null;
+  /**
+   * The files of `boot`, `initrd` and `disks` the parent opened, or null for the VM process to
+   * open the paths itself.
+   */
+  files: VmFileSpec[] | null;
 }
 
 /** `vmctl reset`'s scope (vmd's CONFIG_ALL, CONFIG_VMS, CONFIG_SWITCHES). */

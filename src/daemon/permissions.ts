@@ -9,7 +9,7 @@
  * change only what the parent's `allow instance` flags allow.
  */
 
-import { constants, statSync } from 'node:fs';
+import { constants, statSync, type Stats } from 'node:fs';
 import type { Owner } from '../config/types.js';
 import { isInGroup, type Accounts } from './accounts.js';
 import { ERRNO } from './codes.js';
@@ -71,6 +71,19 @@ export function checkFileAccess(
   } catch {
     return ERRNO.ENOENT;
   }
+  return checkStatAccess(accounts, st, requester, mode);
+}
+
+/**
+ * {@link checkFileAccess} on a file already opened (fstat(2)): what the parent checks on the
+ * descriptors it passes to a VM process, so that the file checked is the file used.
+ */
+export function checkStatAccess(
+  accounts: Accounts,
+  st: Stats,
+  requester: Requester,
+  mode: AccessMode,
+): number {
   if (!st.isFile()) return ERRNO.EPERM;
   if (requester.privileged) return 0;
   const write = mode === 'read-write';

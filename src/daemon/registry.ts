@@ -17,6 +17,16 @@ export interface BootOverride {
   initrd: string | null;
   cmdline: string | null;
   bootDevice: VmConfig['bootDevice'];
+  /** The uid of the non-privileged user who gave the files, or null (root gave them). */
+  namedBy: number | null;
+}
+
+/** Files a non-privileged user named for a VM: checked against them each time they open. */
+export interface NamedFiles {
+  /** The user. */
+  uid: number;
+  /** Kernel, initrd, CD-ROM and disk paths as the user gave them. */
+  paths: readonly string[];
 }
 
 /** One VM the parent knows. */
@@ -42,6 +52,8 @@ export interface VmEntry {
   console: Pty | null;
   /** What the next boot uses instead of the configured kernel, or null. */
   bootOverride: BootOverride | null;
+  /** The files of an instance that a non-privileged user made, or null. */
+  namedFiles: NamedFiles | null;
   /** When the VM last started (ms, monotonic), for the restart rate limit; null before. */
   lastStart: number | null;
   /** Fast restarts in a row (config.c's `vm_start_limit`). */
@@ -115,6 +127,7 @@ export class Registry {
       runner: null,
       console: null,
       bootOverride: null,
+      namedFiles: null,
       lastStart: null,
       fastRestarts: 0,
     };

@@ -177,6 +177,15 @@ async function startVm(
       checkNewConfig(config);
       const entry = ctx.registry.add(config, false);
       entry.runUid = config.owner?.uid ?? requester.uid;
+      if (!requester.privileged) {
+        const named = [
+          request.boot,
+          request.initrd,
+          request.cdrom,
+          ...request.disks.map((d) => d.path),
+        ];
+        entry.namedFiles = { uid: requester.uid, paths: named.filter((p) => p !== null) };
+      }
       log.info(
         'vm "%s" (id %d): instance of "%s" created by uid %d',
         name,
@@ -223,7 +232,13 @@ async function startExisting(
   }
   const overridden = request.boot !== null || request.initrd !== null || request.cmdline !== null;
   entry.bootOverride = overridden
-    ? { boot: request.boot, initrd: request.initrd, cmdline: request.cmdline, bootDevice: null }
+    ? {
+        boot: request.boot,
+        initrd: request.initrd,
+        cmdline: request.cmdline,
+        bootDevice: null,
+        namedBy: requester.privileged ? null : requester.uid,
+      }
     : null;
   entry.runUid = requester.privileged ? configuredOwner(entry.config).uid : requester.uid;
   ctx.staggered.cancel(entry);

@@ -186,7 +186,13 @@ test('buildSpec(): a kernel for this boot replaces the configured initrd and com
   assert.equal(first.cmdline, 'console=ttyS0');
   assert.equal(first.interfaces.length, 1);
   assert.match(first.interfaces[0]?.lladdr ?? '', /^fe:e1:ba:d0:[0-9a-f]{2}:[0-9a-f]{2}$/);
-  entry.bootOverride = { boot: '/boot/test', initrd: null, cmdline: null, bootDevice: null };
+  entry.bootOverride = {
+    boot: '/boot/test',
+    initrd: null,
+    cmdline: null,
+    bootDevice: null,
+    namedBy: null,
+  };
   const second = buildSpec(entry, lladdrs);
   assert.equal(second.boot, '/boot/test');
   assert.equal(second.initrd, null);

@@ -5,8 +5,6 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import type { DiskImage } from '../block/index.js';
-import { closeDisks, openDisks } from '../vm/disks.js';
 import { statSync } from 'node:fs';
 import {
   LIMITS,
@@ -227,24 +225,6 @@ export function checkImages(spec: VmSpec): void {
   }
 }
 
-/**
- * Opens each disk of `spec` read-only and closes it again, so that a corrupt or unsupported
- * image, a missing backing file or an image another VM is writing is refused with a message
- * naming the file before any VM process starts.
- */
-export async function probeDisks(spec: VmSpec): Promise<void> {
-  let images: DiskImage[];
-  try {
-    images = await openDisks(
-      spec.disks.map(({ path, format }) => ({ path, format, readOnly: true })),
-    );
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new StartError(VMD_ERRORS.VMD_DISK_INVALID, `vm "${spec.name}": ${reason}`);
-  }
-  await closeDisks(images);
-}
-
 /** A random locally administered MAC in vmd's fe:e1:ba:d0 range. */
 export function randomLladdr(): string {
   const [a = 0, b = 0] = randomBytes(2);
@@ -279,9 +259,10 @@ export function buildSpec(entry: VmEntry, lladdrs: string[]): VmSpec {
     initrd: override?.initrd ?? (kernelReplaced ? null : config.initrd),
     cmdline: override?.cmdline ?? (kernelReplaced ? null : config.cmdline),
     cdrom: config.cdrom,
-    disks: config.disks.map((disk) => ({ ...disk, fd: null })),
+    disks: config.disks.map((disk) => ({ ...disk })),
     interfaces,
-    // The lifecycle hands over the VM's console pty when it spawns the process.
+    // The lifecycle hands over the VM's console pty and files when it spawns the process.
     console: null,
+    files: null,
   };
 }

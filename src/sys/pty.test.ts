@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { closeSync, constants, writeSync } from 'node:fs';
 import { test } from 'node:test';
 
-import { discardUnreadInput, openPty, setNonBlocking, slavePath, type Pty } from './pty.js';
+import { setNonBlocking } from './descriptors.js';
+import { discardUnreadInput, openPty, slavePath, type Pty } from './pty.js';
 import {
   descriptorFlags,
   FDINFO_CLOEXEC,

@@ -9,7 +9,8 @@
  */
 
 import koffi from 'koffi';
-import { closeSync, constants } from 'node:fs';
+import { closeSync } from 'node:fs';
+import { setCloseOnExec, setNonBlocking } from './descriptors.js';
 import { checkCall, errnoException, lazyBindings, libc } from './libc.js';
 
 /** A new pseudo-terminal pair. */
@@ -22,12 +23,6 @@ export interface Pty {
   path: string;
 }
 
-/** fcntl(2) commands and flags (`<fcntl.h>`, Linux x86-64). */
-const F_GETFD = 1;
-const F_SETFD = 2;
-const F_GETFL = 3;
-const F_SETFL = 4;
-const FD_CLOEXEC = 1;
 /** tcsetattr(3) `optional_actions`: apply now. */
 const TCSANOW = 0;
 /** tcflush(3) `queue_selector`: data received but not read. */
@@ -63,12 +58,6 @@ const bindings = lazyBindings(() => {
   const lib = libc();
   return {
     openpty: bindOpenPty(),
-    // fcntl(2) is variadic: koffi takes each extra argument as a type and a value.
-    fcntl: lib.func('int fcntl(int fd, int cmd, ...)') as (
-      fd: number,
-      cmd: number,
-      ...typeAndValue: ['int', number] | []
-    ) => number,
     ptsnameR: lib.func('int ptsname_r(int fd, void *buf, size_t buflen)') as (
       fd: number,
       buffer: Buffer,
@@ -90,25 +79,6 @@ const bindings = lazyBindings(() => {
     ) => number,
   };
 });
-
-/**
- * Sets O_NONBLOCK on `fd` (fcntl F_SETFL), or clears it with `nonBlocking` false, keeping its
- * other status flags. The flag belongs to the open file description: every descriptor of it,
- * in this process or another that inherited it, sees the change.
- */
-export function setNonBlocking(fd: number, nonBlocking = true): void {
-  const { fcntl } = bindings();
-  const flags = checkCall(fcntl(fd, F_GETFL), 'fcntl');
-  const wanted = nonBlocking ? flags | constants.O_NONBLOCK : flags & ~constants.O_NONBLOCK;
-  if (wanted !== flags) checkCall(fcntl(fd, F_SETFL, 'int', wanted), 'fcntl');
-}
-
-/** Sets FD_CLOEXEC on `fd`, so programs this process starts do not inherit it. */
-export function setCloseOnExec(fd: number): void {
-  const { fcntl } = bindings();
-  const flags = checkCall(fcntl(fd, F_GETFD), 'fcntl');
-  if ((flags & FD_CLOEXEC) === 0) checkCall(fcntl(fd, F_SETFD, 'int', flags | FD_CLOEXEC), 'fcntl');
-}
 
 /** Puts the terminal `fd` in raw mode: cfmakeraw(3) on its attributes, applied at once. */
 export function setRawMode(fd: number): void {

@@ -6,6 +6,7 @@
 
 import { log } from '../common/log.js';
 import { DiskError, type DiskFormat, type DiskImage } from '../block/image.js';
+import { openPath, type FileOpener } from '../block/image_file.js';
 import { openImage } from '../block/open.js';
 import { MAX_DISKS } from './pc.js';
 
@@ -27,10 +28,13 @@ export class DiskOpenError extends Error {
 }
 
 /**
- * Opens every disk in order; on the first failure closes those already open and throws a
- * {@link DiskOpenError}.
+ * Opens every disk in order, its files through `openFile`; on the first failure closes those
+ * already open and throws a {@link DiskOpenError}.
  */
-export async function openDisks(specs: readonly DiskSpec[]): Promise<DiskImage[]> {
+export async function openDisks(
+  specs: readonly DiskSpec[],
+  openFile: FileOpener = openPath,
+): Promise<DiskImage[]> {
   if (specs.length > MAX_DISKS) {
     throw new DiskOpenError(`too many disks: ${specs.length} (at most ${MAX_DISKS})`);
   }
@@ -45,6 +49,7 @@ export async function openDisks(specs: readonly DiskSpec[]): Promise<DiskImage[]
       images.push(
         await openImage(spec.path, {
           readOnly: spec.readOnly ?? false,
+          openFile,
           ...(spec.format === undefined ? {} : { format: spec.format }),
         }),
       );

@@ -17,8 +17,9 @@ import type { VirtualClock } from '../devices/clock.js';
 import type { Ns8250 } from '../devices/ns8250.js';
 import type { CharBackend } from '../devices/types.js';
 import type { DiskImage } from '../block/image.js';
+import { heldFileOpener, openPath, type HeldFile } from '../block/image_file.js';
 import { closeDisks, DiskOpenError, openDisks, type DiskSpec } from './disks.js';
-import { KernelLoadError, loadKernelFile } from './elf.js';
+import { KernelLoadError, loadKernelFile, readImageFile } from './elf.js';
 import type { KernelImage } from './elf.js';
 import { isBzImage } from './bzimage.js';
 import { loadLinux } from './linux.js';
@@ -81,6 +82,12 @@ export interface MachineConfig {
    * {@link Machine.runAsync}.
    */
   disks?: readonly DiskSpec[];
+  /**
+   * The files of the kernel, initrd and disks (backing files included), opened by someone else
+   * (vmd's parent, which checked them): the machine then reads and writes those files through
+   * these descriptors only, and refuses a path it was not given.
+   */
+  files?: readonly HeldFile[];
 }
 
 /** Why a machine stopped. */
@@ -220,22 +227,31 @@ export class Machine {
     }
     let disks: DiskImage[];
     try {
-      disks = await openDisks(config.disks ?? []);
+      const openFile = config.files === undefined ? openPath : heldFileOpener(config.files);
+      disks = await openDisks(config.disks ?? [], openFile);
     } catch (error) {
       if (error instanceof DiskOpenError) throw new MachineConfigError(error.message);
       throw error;
     }
     try {
-      if (await Machine.#isLinux(config)) {
+      const kernelPath = readablePath(config, config.kernel);
+      if (await Machine.#isLinux(config, kernelPath)) {
         const cmdline = `${config.cmdline ?? ''} ${LINUX_PLATFORM_ARGS}`.trim();
+        const initrd = config.initrd;
         const boot = await loadLinux(vm.memory, {
-          kernel: config.kernel,
+          kernel: await readImageFile(kernelPath, config.kernel),
+          name: config.kernel,
           cmdline,
-          ...(config.initrd === undefined ? {} : { initrd: config.initrd }),
+          ...(initrd === undefined
+            ? {}
+            : { initrd: await readImageFile(readablePath(config, initrd), initrd) }),
         });
         return new Machine(vm, boot.kernel, clock, config, boot.bootParams, disks);
       }
-      const kernel = await loadKernelFile(config.kernel, vm.memory, { flat: config.flat === true });
+      const kernel = await loadKernelFile(kernelPath, vm.memory, {
+        name: config.kernel,
+        flat: config.flat === true,
+      });
       return new Machine(vm, kernel, clock, config, undefined, disks);
     } catch (error) {
       await closeDisks(disks);
@@ -244,10 +260,10 @@ export class Machine {
     }
   }
 
-  static async #isLinux(config: MachineConfig): Promise<boolean> {
+  static async #isLinux(config: MachineConfig, kernelPath: string): Promise<boolean> {
     if (config.initrd !== undefined || config.cmdline !== undefined) return true;
     try {
-      return isBzImage(await readFile(config.kernel));
+      return isBzImage(await readFile(kernelPath));
     } catch {
       return false; // loadKernelFile reports an unreadable file
     }
@@ -416,4 +432,16 @@ export class Machine {
   #stop(stop: Stop): MachineStop {
     return { ...stop, detail: `${stop.detail}\n${this.describeVcpu()}` };
   }
+}
+
+/**
+ * Where to read the kernel or initrd `path` from: the path itself, or, when the machine was
+ * given its files, the descriptor held for it (reopened through /proc, which reaches the file
+ * the descriptor names whatever the path names by now).
+ */
+function readablePath(config: MachineConfig, path: string): string {
+  if (config.files === undefined) return path;
+  const held = config.files.find((file) => file.path === path);
+  if (held === undefined) throw new MachineConfigError(`${path}: not opened by vmd`);
+  return `/proc/self/fd/${held.fd}`;
 }

@@ -21,13 +21,8 @@
 import { closeSync, fstatSync, statSync, writeSync } from 'node:fs';
 import { ReadStream } from 'node:tty';
 import { log } from '../common/log.js';
-import {
-  discardUnreadInput,
-  openPty,
-  setCloseOnExec,
-  setNonBlocking,
-  slavePath,
-} from '../sys/pty.js';
+import { setCloseOnExec, setNonBlocking } from '../sys/descriptors.js';
+import { discardUnreadInput, openPty, slavePath } from '../sys/pty.js';
 
 /** Options of {@link PtyConsole.open}. */
 export interface PtyConsoleOptions {

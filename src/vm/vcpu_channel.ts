@@ -12,6 +12,7 @@
  * reads.
  */
 
+import type { HeldFile } from '../block/image_file.js';
 import type { DiskSpec } from './disks.js';
 import type { MachineStop } from './machine.js';
 
@@ -64,6 +65,8 @@ export interface VcpuWorkerData {
     cmdline: string | null;
     /** Disk images, opened (and locked) by the machine. */
     disks: DiskSpec[];
+    /** The files, when the parent opened them: the machine uses only these descriptors. */
+    files: HeldFile[] | null;
   };
 }
 

@@ -125,6 +125,7 @@ async function main(port: MessagePort, data: VcpuWorkerData): Promise<void> {
       ...(spec.initrd === null ? {} : { initrd: spec.initrd }),
       ...(spec.cmdline === null ? {} : { cmdline: spec.cmdline }),
       disks: spec.disks,
+      ...(spec.files === null ? {} : { files: spec.files }),
       console: {
         write: (bytes) => {
           output.push(bytes);

@@ -227,7 +227,8 @@ class VmProcess {
     }
     const files: [string, string][] = [['kernel or BIOS boot image', spec.boot]];
     if (spec.initrd !== null) files.push(['initrd', spec.initrd]);
-    for (const [what, path] of files) {
+    // Files the parent opened are checked already; the machine reads them by their descriptors.
+    for (const [what, path] of spec.files === null ? files : []) {
       try {
         await access(path, fsConstants.R_OK);
       } catch (error) {
@@ -308,6 +309,7 @@ class VmProcess {
           initrd: spec.initrd,
           cmdline: spec.cmdline,
           disks: spec.disks.map(({ path, format }) => ({ path, format })),
+          files: spec.files,
         },
       },
       onOutput: (bytes) => {

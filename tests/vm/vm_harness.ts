@@ -32,6 +32,7 @@ export function testSpec(overrides: Partial<VmSpec>): VmSpec {
     disks: [],
     interfaces: [],
     console: null,
+    files: null,
     ...overrides,
   };
 }
