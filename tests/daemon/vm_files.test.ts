@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, renameSync, writeFileSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
@@ -20,10 +20,10 @@ import { openVmFiles, type FileCheck } from '../../src/daemon/vm_files.js';
 import { StartError } from '../../src/daemon/vm_spec.js';
 import { Machine } from '../../src/vm/machine.js';
 import { buildGuest } from '../guests/build_guest.js';
+import { SECTOR, overlayOnBase } from '../helpers/virtio_blk_disks.js';
 import { testSpec } from '../vm/vm_harness.js';
 
 const MIB = 1024 * 1024;
-const SECTOR = 512;
 const USER = 65534;
 const accounts = accountsFromText(
   ['root:x:0:0::/root:/bin/sh', `nobody:x:${USER}:${USER}::/:/bin/sh`].join('\n'),
@@ -35,24 +35,12 @@ function namedBy(...paths: string[]): FileCheck {
   return { uid: USER, paths: new Set(paths), accounts };
 }
 
-/** What the virtio_blk guest expects in sector 1 (tests/vm/virtio_blk.test.ts). */
-function sectorOne(): Uint8Array {
-  const sector = Uint8Array.from({ length: SECTOR }, (_, i) => (i * 13 + 1) & 0xff);
-  new DataView(sector.buffer).setBigUint64(0, 0x0123456789abcdefn, true);
-  return sector;
-}
-
 test('the machine uses the descriptors the parent opened, whatever the paths name afterwards', async (t) => {
   const { dir, remove } = await tempDir();
   t.after(remove);
   const kernel = join(dir, 'kernel');
   copyFileSync(await buildGuest('virtio_blk'), kernel);
-  const base = join(dir, 'base.raw');
-  const overlay = join(dir, 'overlay.qcow2');
-  const image = Buffer.alloc(MIB);
-  image.set(sectorOne(), SECTOR);
-  await writeFile(base, image);
-  await createQcow2(overlay, { size: MIB, backingFile: 'base.raw', backingFormat: 'raw' });
+  const { base, overlay } = await overlayOnBase(dir);
 
   const spec = testSpec({ boot: kernel, disks: [{ path: overlay, format: 'qcow2' }] });
   const files = await openVmFiles(spec, 6, null);

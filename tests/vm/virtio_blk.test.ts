@@ -16,24 +16,9 @@ import { Machine, MachineConfigError } from '../../src/vm/machine.js';
 import type { MachineConfig } from '../../src/vm/machine.js';
 import { buildGuest } from '../guests/build_guest.js';
 import { tinyElf } from '../helpers/synthetic_kernels.js';
+import { SECTOR, overlayOnBase, sectorOne, sectorTwo } from '../helpers/virtio_blk_disks.js';
 
 const MIB = 1024 * 1024;
-const SECTOR = 512;
-const EXPECT = 0x0123456789abcdefn;
-
-/** Sector 1 as the guest expects it: EXPECT, then a pattern. */
-function sectorOne(): Uint8Array {
-  const sector = Uint8Array.from({ length: SECTOR }, (_, i) => (i * 13 + 1) & 0xff);
-  new DataView(sector.buffer).setBigUint64(0, EXPECT, true);
-  return sector;
-}
-
-/** What the guest writes to sector 2: sector 1 with its first quadword inverted. */
-function sectorTwo(): Uint8Array {
-  const sector = sectorOne();
-  new DataView(sector.buffer).setBigUint64(0, ~EXPECT & 0xffffffffffffffffn, true);
-  return sector;
-}
 
 async function machine(disks: MachineConfig['disks'], kernel?: string): Promise<Machine> {
   return Machine.create({
@@ -68,12 +53,7 @@ test('a guest driver reads and writes a raw disk, halting until each interrupt',
 test('the same through a qcow2 overlay: the write lands in the overlay, the base is untouched', async (t) => {
   const { dir, remove } = await tempDir();
   t.after(remove);
-  const base = join(dir, 'base.raw');
-  const overlay = join(dir, 'overlay.qcow2');
-  const image = Buffer.alloc(MIB);
-  image.set(sectorOne(), SECTOR);
-  await writeFile(base, image);
-  await createQcow2(overlay, { size: MIB, backingFile: 'base.raw', backingFormat: 'raw' });
+  const { base, overlay, baseBytes: image } = await overlayOnBase(dir);
   const m = await machine([{ path: overlay }]);
   const stop = await m.runAsync();
   assert.equal(stop.kind === 'debug-exit' ? stop.code : stop.kind, 1);
