@@ -5,9 +5,32 @@
  */
 
 import { ERRNO, VMD_ERRORS } from './codes.js';
-import type { Message, StartVmParams, VmRef } from './messages.js';
+import type { Message, StartVmParams, VmRef, VmSpec } from './messages.js';
 
 const GiB = 1024 ** 3;
+
+/**
+ * A `VmSpec`: VM 1, "test1", 64 MiB and one vCPU, with nothing attached and no files or console
+ * from a parent; `changes` win.
+ */
+export function vmSpec(changes: Partial<VmSpec> = {}): VmSpec {
+  return {
+    vmId: 1,
+    name: 'test1',
+    memory: 64 * 1024 * 1024,
+    vcpus: 1,
+    boot: null,
+    bootDevice: null,
+    initrd: null,
+    cmdline: null,
+    cdrom: null,
+    disks: [],
+    interfaces: [],
+    console: null,
+    files: null,
+    ...changes,
+  };
+}
 
 /**
  * The parameters of `vmctl start` for `vm` without options: nothing changed from its
@@ -166,21 +189,7 @@ export const SAMPLE_MESSAGES: readonly Message[] = [
   },
   {
     type: 'vm-create',
-    spec: {
-      vmId: 0xffffffff,
-      name: 'b',
-      memory: 128 * GiB,
-      vcpus: 1,
-      boot: '/bsd',
-      bootDevice: null,
-      initrd: null,
-      cmdline: null,
-      cdrom: null,
-      disks: [],
-      interfaces: [],
-      console: null,
-      files: null,
-    },
+    spec: vmSpec({ vmId: 0xffffffff, name: 'b', memory: 128 * GiB, boot: '/bsd' }),
   },
   { type: 'vm-memory', bytes: 37 * 1024 * 1024 },
   { type: 'vm-memory', bytes: 0 },

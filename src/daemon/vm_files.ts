@@ -84,13 +84,13 @@ export async function openVmFiles(
     for (const disk of spec.disks) {
       // Everything a named disk reaches must be the user's to read, its top image to write.
       const named = check?.paths.has(disk.path) === true;
-      const opener: FileOpener = (path, readOnly) => {
+      // The images open read-only here; the VM process writes the top one.
+      const opener: FileOpener = (path) => {
         const top = path === disk.path;
         const access = named ? (top ? 'read-write' : 'read') : null;
-        const file = hold(path, top || !readOnly, access);
+        const file = hold(path, top, access);
         return Promise.resolve(descriptorFile(duplicateDescriptor(file.fd)));
       };
-      // Opened read-only to check them: the VM process opens them for writing.
       const images = await openDisks([{ ...disk, readOnly: true }], opener);
       await closeDisks(images);
     }

@@ -11,31 +11,12 @@ import { once } from 'node:events';
 import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Envelope } from '../../src/daemon/codec.js';
-import type { Message, MessageOf, MessageType, VmSpec } from '../../src/daemon/messages.js';
+import type { Message, MessageOf, MessageType } from '../../src/daemon/messages.js';
 import type { Peer } from '../../src/daemon/peer.js';
 import { spawnVmProcess } from '../../src/vm/vm_process.js';
 
-const MiB = 1024 * 1024;
-
-/** A VM spec for tests: one vCPU, 64 MiB, nothing attached, a pty of its own; `overrides` win. */
-export function testSpec(overrides: Partial<VmSpec>): VmSpec {
-  return {
-    vmId: 1,
-    name: 'test1',
-    memory: 64 * MiB,
-    vcpus: 1,
-    boot: null,
-    bootDevice: null,
-    initrd: null,
-    cmdline: null,
-    cdrom: null,
-    disks: [],
-    interfaces: [],
-    console: null,
-    files: null,
-    ...overrides,
-  };
-}
+/** A VM spec for tests: one vCPU, 64 MiB, nothing attached, a pty of its own. */
+export { vmSpec as testSpec } from '../../src/daemon/message_samples.js';
 
 /** `promise`, or 'timeout' after `ms` (the timer is cleared either way). */
 async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
